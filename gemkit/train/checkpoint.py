@@ -1,0 +1,112 @@
+"""Saving and loading trained models and resumable trainer state, always atomically.
+
+Layout of a training output directory::
+
+    OUT/config.json        the resolved TrainConfig (and objective options)
+    OUT/train_log.jsonl    one JSON line per logged step
+    OUT/checkpoint/        final model: LoRA adapter or full weights, tokenizer, gemkit.json
+    OUT/resume/            latest resumable state: model as above + trainer_state.pt
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gemkit.errors import ModelLoadError
+from gemkit.models import ModelBundle, ModelSpec, load_model
+
+MODEL_META = "gemkit.json"
+STATE_FILE = "trainer_state.pt"
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Swap a fully written temp dir onto ``target`` (old copy removed only after the new is in place)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def save_model(model: Any, tokenizer: Any, directory: str | Path, *, meta: dict[str, Any],
+               extra_state: dict[str, Any] | None = None, objective: Any = None) -> Path:
+    """Write the model (adapter only under LoRA), tokenizer and ``gemkit.json`` atomically."""
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        meta = {**meta, "adapter": hasattr(model, "peft_config")}
+        (tmp / MODEL_META).write_text(json.dumps(meta, indent=2, default=str))
+        if objective is not None:
+            objective.save_extra(str(tmp))
+        if extra_state is not None:
+            torch.save(extra_state, tmp / STATE_FILE)
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
+        _replace_dir(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_trainer_state(directory: str | Path) -> dict[str, Any] | None:
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        return None
+    # weights_only: a checkpoint from the internet cannot run code on load.
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_trained(path: str | Path, *, device: str = "auto", dtype: str = "auto") -> ModelBundle:
+    """Load a gemkit checkpoint directory (adapter or full weights) as a ready model bundle."""
+    path = Path(path)
+    meta_file = path / MODEL_META
+    if not meta_file.is_file():
+        raise ModelLoadError(f"{path} is not a gemkit checkpoint (no {MODEL_META}); pass the OUT/checkpoint directory")
+    meta = json.loads(meta_file.read_text())
+    task = meta.get("task", "causal-lm")
+    if not meta.get("adapter"):
+        return load_model(ModelSpec(name=str(path), device=device, dtype=dtype, task=task))
+    from peft import PeftModel
+
+    bundle = load_model(ModelSpec(name=meta["base_model"], device=device, dtype=dtype, task=task,
+                                  seed=meta.get("base_seed", 0)))
+    bundle.model = PeftModel.from_pretrained(bundle.model, str(path), is_trainable=False).to(bundle.device)
+    bundle.source = f"{path} (adapter on {meta['base_model']})"
+    bundle.extra["meta"] = meta
+    return bundle
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)

@@ -1,0 +1,110 @@
+"""What an ``objective`` plugin implements and what the engine hands it each micro-batch."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator
+
+import torch
+
+from gemkit.data.encoding import SequenceBatch, collate, encode_sequence
+from gemkit.data.records import PreferencePair, Text
+from gemkit.logprobs import ResponseScores, response_logprobs
+from gemkit.train.config import TrainConfig
+
+
+@dataclass
+class LossOutput:
+    """The micro-batch loss (a scalar with grad) and detached float metrics to log."""
+
+    loss: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+    num_tokens: int = 0
+
+
+@dataclass
+class StepContext:
+    """Everything an objective may use: the policy, its tokenizer, the reference, the config."""
+
+    model: Any
+    tokenizer: Any
+    config: TrainConfig
+    device: torch.device
+    step: int = 0
+    generator: torch.Generator | None = None
+    _frozen_reference: Any = None
+
+    # -- tokenisation, in one place ------------------------------------------------------------
+    def encode(self, prompts: list[Text | list[int]], responses: list[str | list[int]], *,
+               side: str = "right") -> SequenceBatch:
+        """Prompt + response sequences as a padded batch on the policy's device."""
+        sequences = [
+            encode_sequence(self.tokenizer, p, r, max_length=self.config.max_length, system=self.config.system_prompt)
+            for p, r in zip(prompts, responses)
+        ]
+        return collate(sequences, self.tokenizer.pad_token_id, side=side).to(self.device)  # type: ignore[arg-type]
+
+    def encode_pairs(self, pairs: list[PreferencePair]) -> SequenceBatch:
+        """Chosen responses first, then rejected: rows [0, n) chosen, [n, 2n) rejected (one forward)."""
+        prompts = [p.prompt for p in pairs] * 2
+        responses = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+        return self.encode(prompts, responses)
+
+    # -- log-probs -----------------------------------------------------------------------------
+    def policy_logprobs(self, batch: SequenceBatch, *, with_entropy: bool = False) -> ResponseScores:
+        return response_logprobs(self.model, batch, with_entropy=with_entropy)
+
+    @torch.no_grad()
+    def reference_logprobs(self, batch: SequenceBatch) -> ResponseScores:
+        """log π_ref: the base model with LoRA adapters disabled (no second copy), or a frozen copy
+        of the initial weights under full fine-tuning (made on first use)."""
+        with self.reference_model() as reference:
+            return response_logprobs(reference, batch)
+
+    @contextmanager
+    def reference_model(self) -> Iterator[Any]:
+        if hasattr(self.model, "disable_adapter"):
+            with self.model.disable_adapter():
+                yield self.model
+            return
+        if self._frozen_reference is None:
+            raise RuntimeError("full fine-tuning reference requested before the engine froze a copy")
+        yield self._frozen_reference
+
+
+class Objective:
+    """Base class of ``objective`` plugins (subclass it, or just match its attributes).
+
+    Class attributes: ``name``, ``description``, ``Config`` (dataclass), ``needs_reference``
+    (the engine freezes a reference copy under full fine-tuning only when True), ``model_task``
+    ("causal-lm" or "reward"). ``compute_loss`` is called once per micro-batch of records.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type]
+    needs_reference: ClassVar[bool] = False
+    model_task: ClassVar[str] = "causal-lm"
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def setup(self, ctx: StepContext) -> None:
+        """Called once before the first step (load a reward model, build a value head, …)."""
+
+    def trainable_modules(self) -> list[torch.nn.Module]:
+        """Extra modules with parameters the optimiser must update (e.g. a value head)."""
+        return []
+
+    def compute_loss(self, ctx: StepContext, batch: list[PreferencePair]) -> LossOutput:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Extra state to checkpoint (e.g. a value head)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save_extra(self, directory: str) -> None:
+        """Write files the saved model needs besides the weights (e.g. a reward head)."""
