@@ -1,0 +1,138 @@
+"""Sampling responses with the model's chat template: one batched ``generate`` for all prompts.
+
+Used for GEM's candidates (k per prompt), GRPO/PPO rollouts and benchmark answers alike, so every
+method decodes the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from gemkit.data.encoding import EncodedSequence, collate, encode_prompt
+from gemkit.data.records import Text
+from gemkit.errors import ConfigError
+
+
+@dataclass
+class SamplingConfig:
+    """Decoding settings. ``top_k=None`` disables transformers' implicit top-k of 50."""
+
+    max_new_tokens: int = field(default=256, metadata={"help": "Most tokens generated per response."})
+    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature (ignored when do_sample is false)."})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
+    top_k: int | None = field(default=None, metadata={"help": "Top-k cut-off; None means no cut-off."})
+    do_sample: bool = field(default=True, metadata={"help": "Sample (true) or decode greedily (false)."})
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.do_sample and self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0 when sampling, got {self.temperature}; use do_sample=false for greedy")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass
+class Generation:
+    """Generated responses, one row per sequence; rows of the same prompt are adjacent.
+
+    ``response_ids`` stop before the end-of-turn token; ``finished[i]`` says whether it was
+    produced (False: cut at ``max_new_tokens``). ``logits[n, t, V]`` are the raw, unprocessed
+    logits of each generated position (present with ``output_logits=True``); row i's first
+    ``len(response_ids[i])`` positions belong to its response.
+    """
+
+    prompt_index: list[int]
+    prompt_ids: list[list[int]]
+    response_ids: list[list[int]]
+    texts: list[str]
+    finished: list[bool]
+    logits: torch.Tensor | None = None
+
+    def sequences(self, *, with_eos: bool, eos_id: int) -> list[EncodedSequence]:
+        """Prompt + response as encoded sequences (EOS appended to finished responses if asked)."""
+        out = []
+        for prompt, response, done in zip(self.prompt_ids, self.response_ids, self.finished):
+            tail = [eos_id] if (with_eos and done) else []
+            out.append(EncodedSequence(prompt + response + tail, len(prompt)))
+        return out
+
+
+@torch.no_grad()
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[Text],
+    *,
+    sampling: SamplingConfig,
+    num_return_sequences: int = 1,
+    system: str | None = None,
+    output_logits: bool = False,
+    batch_size: int | None = None,
+) -> Generation:
+    """Generate ``num_return_sequences`` responses per prompt, in batches of ``batch_size`` prompts."""
+    if not prompts:
+        raise ConfigError("generate() needs at least one prompt")
+    step = batch_size or len(prompts)
+    parts = [_generate_batch(model, tokenizer, prompts[i:i + step], i, sampling, num_return_sequences, system,
+                             output_logits) for i in range(0, len(prompts), step)]
+    if len(parts) == 1:
+        return parts[0]
+    logits = None
+    if output_logits:
+        width = max(p.logits.shape[1] for p in parts)  # type: ignore[union-attr]
+        logits = torch.cat([torch.nn.functional.pad(p.logits, (0, 0, 0, width - p.logits.shape[1]))  # type: ignore[union-attr]
+                            for p in parts])
+    return Generation(
+        prompt_index=[i for p in parts for i in p.prompt_index],
+        prompt_ids=[x for p in parts for x in p.prompt_ids],
+        response_ids=[x for p in parts for x in p.response_ids],
+        texts=[x for p in parts for x in p.texts],
+        finished=[x for p in parts for x in p.finished],
+        logits=logits,
+    )
+
+
+def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int, sampling: SamplingConfig,
+                    k: int, system: str | None, output_logits: bool) -> Generation:
+    from transformers import GenerationConfig
+
+    encoded = [encode_prompt(tokenizer, p, system) for p in prompts]
+    device = next(model.parameters()).device
+    batch = collate([EncodedSequence(ids, len(ids)) for ids in encoded], tokenizer.pad_token_id, side="left").to(device)
+    options: dict[str, Any] = dict(max_new_tokens=sampling.max_new_tokens, do_sample=sampling.do_sample,
+                                   num_return_sequences=k, pad_token_id=tokenizer.pad_token_id,
+                                   eos_token_id=tokenizer.eos_token_id, top_k=sampling.top_k,
+                                   return_dict_in_generate=True, output_logits=output_logits)
+    if sampling.do_sample:
+        options.update(temperature=sampling.temperature, top_p=sampling.top_p)
+    else:
+        options.update(temperature=None, top_p=None)
+    was_training = model.training
+    model.eval()  # no dropout while sampling; the update pass runs in train mode
+    try:
+        out = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                             generation_config=GenerationConfig(**options))
+    finally:
+        model.train(was_training)
+    new_tokens = out.sequences[:, batch.input_ids.shape[1]:].tolist()
+    response_ids, finished = [], []
+    for row in new_tokens:
+        if tokenizer.eos_token_id in row:
+            cut = row.index(tokenizer.eos_token_id)
+            response_ids.append(row[:cut])
+            finished.append(True)
+        else:
+            response_ids.append(row)
+            finished.append(False)
+    logits = torch.stack(out.logits, dim=1).float() if output_logits else None
+    return Generation(
+        prompt_index=[offset + i // k for i in range(len(prompts) * k)],
+        prompt_ids=[encoded[i // k] for i in range(len(prompts) * k)],
+        response_ids=response_ids,
+        texts=tokenizer.batch_decode(response_ids, skip_special_tokens=True),
+        finished=finished,
+        logits=logits,
+    )
