@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError, TrainingError
-from gemkit.io import append_jsonl, atomic_write_json, read_jsonl
+from gemkit.io import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
 from gemkit.models import ModelBundle, ModelSpec, count_parameters, load_model
 from gemkit.registry import registry
 from gemkit.train.checkpoint import (
@@ -32,6 +32,7 @@ from gemkit.train.checkpoint import (
     set_rng_state,
 )
 from gemkit.train.config import TrainConfig
+from gemkit.train.distributed import DistInfo, any_flag, average_gradients, average_scalar, init_from_env
 from gemkit.train.objective import LossOutput, Objective, StepContext
 
 
@@ -59,7 +60,12 @@ class _DataOrder:
         random.Random(self.seed * 100_003 + epoch).shuffle(order)
         return order
 
-    def take(self, count: int) -> list[int]:
+    def take(self, count: int, dist_info: DistInfo = DistInfo()) -> list[int]:
+        """The next ``count`` records of this rank: its slice of the next ``count · world`` records."""
+        indices = self._take_global(count * dist_info.world_size)
+        return indices[dist_info.rank * count:(dist_info.rank + 1) * count]
+
+    def _take_global(self, count: int) -> list[int]:
         out = []
         while len(out) < count:
             if self.position >= self.n:
@@ -106,6 +112,9 @@ def train(
     objective = objective or build_objective(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    dist_info = init_from_env("cuda" if config.device.startswith("cuda") else "cpu")
+    if dist_info.enabled and config.device.startswith("cuda"):
+        config.device = f"cuda:{dist_info.rank % max(1, torch.cuda.device_count())}"
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     if bundle is None:
@@ -133,15 +142,15 @@ def train(
         _restore(state, model, optimizer, scheduler, order, objective, out / "resume")
         start_step, skipped = state["step"], state["skipped"]
         # Drop log lines past the checkpoint so a resumed run has no duplicated rows.
-        kept = [row for row in read_jsonl(log_path) if row.get("step", 0) <= start_step]
-        log_path.unlink(missing_ok=True)
-        for row in kept:
-            append_jsonl(log_path, row)
-    else:
+        if dist_info.is_main:
+            kept = [row for row in read_jsonl(log_path) if row.get("step", 0) <= start_step]
+            write_jsonl(log_path, kept)
+    elif dist_info.is_main:
         log_path.unlink(missing_ok=True)
     meta = _model_meta(config, bundle, objective)
-    atomic_write_json(out / "config.json", {"train": config_to_dict(config), "objective": config_to_dict(objective.config),
-                                            "model": meta})
+    if dist_info.is_main:
+        atomic_write_json(out / "config.json", {"train": config_to_dict(config), "objective": config_to_dict(objective.config),
+                                                "model": meta})
     writer = _tensorboard(out) if config.tensorboard else None
     total, trainable = count_parameters(model)
     stop = {"flag": False}
@@ -149,8 +158,8 @@ def train(
     started = time.perf_counter()
     metrics: dict[str, float] = {}
     step = start_step
-    bar = tqdm(total=config.max_steps, initial=start_step, desc=f"train {config.method}", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=config.max_steps, initial=start_step, desc=f"train {config.method}",
+               disable=not progress or not dist_info.is_main, dynamic_ncols=True)
     try:
         model.train()
         while step < config.max_steps and not stop["flag"]:
@@ -161,16 +170,17 @@ def train(
             batch_ids: list[str] = []
             bad = None
             for _ in range(config.grad_accum):
-                batch = [pairs[i] for i in order.take(config.batch_size)]
+                batch = [pairs[i] for i in order.take(config.batch_size, dist_info)]
                 batch_ids += [p.id for p in batch]
                 output = objective.compute_loss(ctx, batch)
-                if not torch.isfinite(output.loss):
+                if any_flag(not bool(torch.isfinite(output.loss)), dist_info):
                     bad = f"non-finite loss ({output.loss.item()})"
                     break
                 (output.loss / config.grad_accum).backward()
                 micro.append(output)
             grad_norm = float("nan")
             if bad is None:
+                average_gradients(params, dist_info)
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm or float("inf")))
                 if not math.isfinite(grad_norm):
                     bad = f"non-finite gradient norm ({grad_norm})"
@@ -185,7 +195,8 @@ def train(
                         f"Lower lr, check the data, or use nan_policy=skip to skip such batches."
                     )
                 metrics = {"step": step + 1, "skipped_batches": skipped}
-                append_jsonl(log_path, metrics)
+                if dist_info.is_main:
+                    append_jsonl(log_path, metrics)
                 step += 1
                 bar.update(1)
                 continue
@@ -197,9 +208,10 @@ def train(
             metrics = {"step": step, "loss": sum(float(m.loss.detach()) for m in micro) / len(micro)}
             for key in micro[0].metrics:
                 metrics[key] = sum(m.metrics.get(key, 0.0) for m in micro) / len(micro)
+            metrics = {k: (v if k == "step" else average_scalar(v, dist_info)) for k, v in metrics.items()}
             metrics.update({"grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0], "tokens_per_s": tokens / elapsed,
                             "step_time_s": elapsed, "skipped_batches": skipped})
-            if step % config.log_every == 0 or step == config.max_steps:
+            if dist_info.is_main and (step % config.log_every == 0 or step == config.max_steps):
                 append_jsonl(log_path, metrics)
                 if writer is not None:
                     for key, value in metrics.items():
@@ -207,16 +219,18 @@ def train(
                             writer.add_scalar(f"train/{key}", value, step)
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
             bar.update(1)
-            if config.save_every and step % config.save_every == 0 and step < config.max_steps:
+            if dist_info.is_main and config.save_every and step % config.save_every == 0 and step < config.max_steps:
                 _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped)
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous_handler)
         if writer is not None:
             writer.close()
-    if stop["flag"]:
-        _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped)
-    checkpoint = save_model(model, tokenizer, out / "checkpoint", meta=meta, objective=objective)
+    checkpoint = out / "checkpoint"
+    if dist_info.is_main:
+        if stop["flag"]:
+            _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped)
+        save_model(model, tokenizer, checkpoint, meta=meta, objective=objective)
     wall = time.perf_counter() - started
     metrics_summary = {**metrics, "parameters": total, "trainable_parameters": trainable}
     return TrainResult(out, checkpoint, log_path, step, skipped, metrics_summary, wall, interrupted=stop["flag"])
