@@ -6,7 +6,7 @@ HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/
 # Every separately installable plugin distribution under plugins/ is installed for the tests.
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 
-.PHONY: setup bench test test-fast lint report clean-cache
+.PHONY: setup bench test test-fast lint report
 
 setup: $(STAMP)
 
