@@ -17,6 +17,8 @@ class ResponseScores:
     token_logps: torch.Tensor
     token_entropies: torch.Tensor | None
     mask: torch.Tensor
+    labels: torch.Tensor
+    logits: torch.Tensor | None = None
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -31,13 +33,14 @@ class ResponseScores:
         return masked_mean(self.token_logps, self.mask)
 
 
-def response_logprobs(model: Any, batch: SequenceBatch, *, with_entropy: bool = False) -> ResponseScores:
+def response_logprobs(model: Any, batch: SequenceBatch, *, with_entropy: bool = False,
+                      keep_logits: bool = False) -> ResponseScores:
     """One forward pass; the LM head runs only from the earliest response position on.
 
     Token t is predicted by the logits at t−1, so the window starts one position before the first
     response token of any row (``logits_to_keep``), which keeps the ``[b, t, V]`` logits small when
     prompts are long. Position ids follow the attention mask, so left and right padding give the
-    same values.
+    same values. ``keep_logits`` also returns the detached logits window ``[b, w, V]``.
     """
     width = batch.input_ids.shape[1]
     first_response = int(batch.response_mask.float().argmax(-1).min()) if batch.response_mask.any() else width - 1
@@ -51,7 +54,7 @@ def response_logprobs(model: Any, batch: SequenceBatch, *, with_entropy: bool = 
     )
     logits = outputs.logits[:, :-1]  # position p predicts token p+1
     labels = batch.input_ids[:, width - keep + 1:]
-    mask = batch.response_mask[:, width - keep + 1:].to(logits.dtype if logits.is_floating_point() else torch.float32)
+    mask = batch.response_mask[:, width - keep + 1:].float()
     token_logps, token_entropies = logprobs_and_entropies(logits, labels, with_entropy=with_entropy)
-    mask = mask.float()
-    return ResponseScores(token_logps * mask, None if token_entropies is None else token_entropies * mask, mask)
+    return ResponseScores(token_logps * mask, None if token_entropies is None else token_entropies * mask, mask,
+                          labels, logits.detach() if keep_logits else None)

@@ -28,6 +28,11 @@ ENTRY_POINT_GROUP = "gemkit"
 #: plugin name -> module; each module is registered exactly like an entry-point plugin.
 BUILTIN_PLUGINS: dict[str, str] = {
     "models": "gemkit.builtin.models",
+    "entropy": "gemkit.builtin.entropy",
+    "mappings": "gemkit.builtin.mappings",
+    "sega": "gemkit.builtin.sega",
+    "sft": "gemkit.builtin.sft",
+    "dpo": "gemkit.builtin.dpo",
 }
 
 

@@ -20,7 +20,10 @@ class ScoringInputs:
     - ``token_entropies[n, t]``: H_t from raw logits at temperature 1 (0 where masked);
     - ``token_logps[n, t]``: log π(a_t | q, a_<t) of the sampled token (0 where masked);
     - ``logits[n, t, V]``: the raw logits those come from (for scorers that need more);
-    - ``texts``: the decoded responses; ``group_size``: k (candidates of one prompt are adjacent).
+    - ``texts``: the decoded responses; ``group_size``: k (candidates of one prompt are adjacent);
+    - ``answers``: the gold answer of each candidate's prompt where the data has one.
+
+    ``logits`` is filled only for scorers whose class sets ``needs_logits = True``.
     """
 
     token_ids: torch.Tensor
@@ -31,6 +34,7 @@ class ScoringInputs:
     texts: list[str]
     tokenizer: Any
     group_size: int
+    answers: list[str | None] | None = None
 
 
 @dataclass

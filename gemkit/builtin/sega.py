@@ -1,0 +1,142 @@
+"""Built-in objective ``sega``: Self-Evaluated Group Advantage (GEM, Eq. 2) on Cognitive Filtering scores.
+
+Per prompt q with k on-policy candidates a_1..a_k, scores S_i (Eq. 1, any ``scorer`` plugin),
+rewards r_i = f(S_i) (any ``mapping`` plugin), the group-centred advantages and the loss are
+
+    A_i = r_i − r̄,  r̄ = (1/k) Σ_j r_j                       (Eq. 2; optional ÷ std, the official code)
+    L(q) = −(1/k) Σ_i A_i · log π_θ(a_i | q)                   (A_i detached)
+
+averaged over the prompts of the micro-batch, plus an optional β·KL(π_θ ‖ π_ref) (off by default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+import gemkit
+from gemkit.errors import ConfigError
+from gemkit.gem.group import sample_and_score
+from gemkit.generation import SamplingConfig
+from gemkit.registry import registry
+from gemkit.train import LossOutput, Objective, StepContext
+
+
+@dataclass
+class SegaConfig:
+    k: int = field(default=4, metadata={"help": "Candidates sampled per prompt."})
+    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature."})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
+    max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per candidate."})
+    scorer: str = field(default="entropy", metadata={"help": "Scorer plugin name (entropy, or a third-party one)."})
+    scorer_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the scorer's Config."})
+    mapping: str = field(default="identity", metadata={"help": "Reward mapping plugin: identity, softmax, rank."})
+    mapping_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the mapping's Config."})
+    scale_by_std: bool = field(default=False, metadata={"help": "Divide A by the group std (official code); paper: off."})
+    logprob: Literal["sum", "mean"] = field(default="sum", metadata={"help": "Sequence log-prob: token sum or mean."})
+    unfinished: Literal["keep", "penalise", "drop"] = field(
+        default="keep", metadata={"help": "Candidates without a Final Answer marker: keep, penalise or drop."})
+    unfinished_penalty: float = field(default=1.0, metadata={"help": "Subtracted from the score with unfinished=penalise."})
+    trim_bottom: int = field(default=0, metadata={"help": "Drop this many lowest-scoring candidates per group."})
+    pair_top_bottom: bool = field(default=False, metadata={"help": "Keep only the best and worst candidate per group."})
+    kl_coef: float = field(default=0.0, metadata={"help": "β of an optional KL-to-reference penalty (off: 0)."})
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"k must be >= 1, got {self.k}")
+        if self.trim_bottom < 0 or self.trim_bottom >= max(self.k, 1):
+            raise ConfigError(f"trim_bottom must be in [0, k), got {self.trim_bottom} with k={self.k}")
+        if self.kl_coef < 0:
+            raise ConfigError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p)
+
+
+def keep_mask(scores: torch.Tensor, finished: torch.Tensor, config: SegaConfig) -> torch.Tensor:
+    """``[b, k]`` 1 for candidates that enter the group, after drop / trimming / top-bottom pairing."""
+    keep = torch.ones_like(scores)
+    if config.unfinished == "drop":
+        keep = keep * finished.float()
+    masked = scores.masked_fill(keep == 0, float("inf"))
+    if config.trim_bottom:
+        lowest = masked.topk(config.trim_bottom, dim=-1, largest=False).indices
+        keep = keep.scatter(-1, lowest, 0.0)
+    if config.pair_top_bottom and scores.shape[-1] > 2:
+        ranked = scores.masked_fill(keep == 0, float("nan"))
+        best = torch.nan_to_num(ranked, nan=-float("inf")).argmax(-1, keepdim=True)
+        worst = torch.nan_to_num(ranked, nan=float("inf")).argmin(-1, keepdim=True)
+        keep = torch.zeros_like(keep).scatter(-1, best, 1.0).scatter(-1, worst, 1.0) * keep
+    return keep
+
+
+def group_advantages(rewards: torch.Tensor, keep: torch.Tensor, *, scale_by_std: bool, eps: float = 1e-6) -> torch.Tensor:
+    """A_i = r_i − mean over kept candidates (Eq. 2), 0 for dropped ones; optionally ÷ (std + eps)."""
+    count = keep.sum(-1, keepdim=True).clamp_min(1.0)
+    mean = (rewards * keep).sum(-1, keepdim=True) / count
+    centred = (rewards - mean) * keep
+    if scale_by_std:
+        var = (centred ** 2).sum(-1, keepdim=True) / (count - 1).clamp_min(1.0)
+        std = var.sqrt()
+        centred = torch.where(std > eps, centred / (std + eps), centred)
+    return centred
+
+
+class Sega(Objective):
+    """GEM's SEGA: listwise policy gradient with group-mean-centred, self-evaluated advantages."""
+
+    name = "sega"
+    description = "GEM SEGA (Eq. 2): sample k, score by entropy (Eq. 1), A_i = r_i - mean r, -(1/k) sum A_i log pi."
+    Config = SegaConfig
+
+    def __init__(self, config: SegaConfig):
+        super().__init__(config)
+        self.scorer = registry("scorer").get(config.scorer).build(config.scorer_options)
+        self.mapping = registry("mapping").get(config.mapping).build(config.mapping_options)
+        self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                       top_p=config.top_p)
+
+    def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
+        cfg = self.config
+        group = sample_and_score(ctx.model, ctx.tokenizer, batch, k=cfg.k, sampling=self.sampling,
+                                 scorer=self.scorer, max_length=ctx.config.max_length)
+        scores = group.result.scores.to(ctx.device).float()
+        finished = group.result.finished.to(ctx.device)
+        if cfg.unfinished == "penalise":
+            scores = scores - cfg.unfinished_penalty * (~finished).float()
+        scores_g, finished_g = group.grouped(scores), group.grouped(finished)
+        keep = keep_mask(scores_g, finished_g, cfg)
+        rewards = self.mapping(scores_g)
+        advantages = group_advantages(rewards, keep, scale_by_std=cfg.scale_by_std).detach()
+        seq_logps = group.policy.sum() if cfg.logprob == "sum" else group.policy.mean()
+        loss = -(advantages * group.grouped(seq_logps)).sum(-1).div(cfg.k).mean()
+        metrics = {
+            "score_mean": float(scores.mean()),
+            "h_final_mean": float(group.result.details.get("h_final", torch.zeros(1)).mean()),
+            "fork_entropy_mean": float(group.result.details.get("fork_entropy", torch.zeros(1)).mean()),
+            "response_length": float(group.inputs.response_mask.sum(-1).mean()),
+            "frac_finished": float(finished.float().mean()),
+            "advantage_std": float(advantages[keep > 0].std()) if int(keep.sum()) > 1 else 0.0,
+            "reward_mean": float(rewards.mean()),
+        }
+        if cfg.kl_coef > 0:
+            kl = self._kl(ctx, group)
+            loss = loss + cfg.kl_coef * kl
+            metrics["kl"] = float(kl.detach())
+        return LossOutput(loss, metrics, int(group.policy.lengths.sum()))
+
+    @staticmethod
+    def _kl(ctx: StepContext, group: Any) -> torch.Tensor:
+        """k3 estimator per token, exp(Δ) − Δ − 1 with Δ = log π_ref − log π_θ, averaged over response tokens."""
+        from gemkit.data.encoding import collate
+
+        sequences = group.generation.sequences(with_eos=True, eos_id=ctx.tokenizer.eos_token_id)
+        batch = collate(sequences, ctx.tokenizer.pad_token_id, side="right").to(ctx.device)
+        reference = ctx.reference_logprobs(batch)
+        delta = (reference.token_logps - group.policy.token_logps) * group.policy.mask
+        per_token = (torch.exp(delta) - delta - 1) * group.policy.mask
+        return per_token.sum() / group.policy.mask.sum().clamp_min(1.0)
+
+
+@gemkit.hookimpl
+def register_objectives(register):
+    register(Sega)

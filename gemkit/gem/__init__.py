@@ -1,0 +1,1 @@
+"""GEM: Cognitive Filtering (k candidates, entropy-guided scores) and the group machinery SEGA uses."""
