@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "gemkit.cli.plugins",
     "gemkit.cli.data",
     "gemkit.cli.models",
+    "gemkit.cli.train",
 ]
 
 

@@ -200,6 +200,7 @@ def train(
                 step += 1
                 bar.update(1)
                 continue
+            step_lr = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
             step += 1
@@ -209,7 +210,7 @@ def train(
             for key in micro[0].metrics:
                 metrics[key] = sum(m.metrics.get(key, 0.0) for m in micro) / len(micro)
             metrics = {k: (v if k == "step" else average_scalar(v, dist_info)) for k, v in metrics.items()}
-            metrics.update({"grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0], "tokens_per_s": tokens / elapsed,
+            metrics.update({"grad_norm": grad_norm, "lr": step_lr, "tokens_per_s": tokens / elapsed,
                             "step_time_s": elapsed, "skipped_batches": skipped})
             if dist_info.is_main and (step % config.log_every == 0 or step == config.max_steps):
                 append_jsonl(log_path, metrics)
