@@ -31,7 +31,7 @@ def test_eq1_tail_fraction_span():
     span = fixed_span(SpanRule.parse("tail:0.2"), 10)
     assert span == (8, 10)
     score, h_final, fork = entropy_score(H, span, lam=0.4, top_m_ratio=0.25)
-    assert math.isclose(score, 0.1, abs_tol=1e-6) and math.isclose(h_final, 0.9) and math.isclose(fork, 2.5)
+    assert math.isclose(score, 0.1, abs_tol=1e-6) and math.isclose(h_final, 0.9, rel_tol=1e-6) and math.isclose(fork, 2.5, rel_tol=1e-6)
 
 
 def test_eq1_last_n_span_with_fixed_m():
