@@ -101,8 +101,11 @@ def collect(pm: Any, kind: str) -> Registry:
     """Call every implementation of the kind's registration hook and build the registry."""
     hook_name, required = KINDS[kind]
     reg = Registry(kind)
+    # Plugins that failed to import are named in "unknown name" errors too: the name a user typed
+    # may be the component of exactly that plugin.
+    reg.plugin_errors.update({n: r.error for n, r in getattr(pm, "load_records", {}).items() if r.error})
     hook = getattr(pm.hook, hook_name)
-    for impl in reversed(hook.get_hookimpls()):  # registration order: built-ins first
+    for impl in hook.get_hookimpls():  # registration order (pluggy calls in reverse): built-ins first
         plugin_name = impl.plugin_name
         record = pm.record_for(plugin_name) if hasattr(pm, "record_for") else None
         dist = record.distribution if record else "unknown"
@@ -154,3 +157,42 @@ def registry(kind: str, pm: Any | None = None) -> Registry:
 
 def clear_cache() -> None:
     _CACHE.clear()
+
+
+def blame(exc: BaseException, pm: Any | None = None) -> str | None:
+    """Which third-party plugin raised ``exc``: "scorer 'x' from plugin 'p' (dist 1.0)", or None.
+
+    Walks the traceback innermost frame first, matching methods of registered components (only
+    registries already built, so nothing is loaded) and hook implementations of ``pm`` (default:
+    the process-wide manager). Code from gemkit itself gives None. The CLI prints this above the
+    traceback of an unexpected exception, so a plugin's bug is not mistaken for gemkit's.
+    """
+    if pm is None:
+        from gemkit.manager import get_plugin_manager
+
+        pm = get_plugin_manager()
+    owners = {entry.cls: entry for reg in _CACHE.values() for entry in reg.entries.values()}
+    hooks = {impl.function.__code__: (name, impl.plugin_name)
+             for name in dir(pm.hook) if not name.startswith("_")
+             for impl in getattr(pm.hook, name).get_hookimpls()}
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        owner = frame.f_locals.get("self")
+        entry = next((owners[c] for c in type(owner).__mro__ if c in owners), None) if owner is not None else None
+        if entry is not None:
+            what, plugin, dist, version = f"{entry.kind} '{entry.name}'", entry.plugin, entry.distribution, entry.version
+        elif frame.f_code in hooks:
+            hook_name, plugin = hooks[frame.f_code]
+            record = pm.record_for(plugin) if hasattr(pm, "record_for") else None
+            what, dist, version = f"hook {hook_name}", record.distribution if record else "unknown", \
+                record.version if record else None
+        else:
+            continue
+        if dist == "gemkit":
+            return None
+        return f"{what} from plugin '{plugin}' ({dist}{' ' + version if version else ''})"
+    return None

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Few-shot preference alignment (GEM: Cognitive Filtering + SEGA), baselines and evaluation.",
     )
     parser.add_argument("--version", action="version", version=f"gemkit {__version__}")
+    parser.add_argument("--no-plugins", action="store_true",
+                        help="Load no third-party plugins (built-ins only), whatever is installed or GEMKIT_PLUGINS says.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parser(subparsers)
@@ -34,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--no-plugins" in _global_options(argv):
+        # Before build_parser: a subcommand may read a registry while adding its arguments.
+        from gemkit.manager import build_plugin_manager, set_plugin_manager
+
+        set_plugin_manager(build_plugin_manager(load_entrypoints=False))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -44,6 +52,33 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        _name_the_plugin(exc)
+        raise
+
+
+def _name_the_plugin(exc: Exception) -> None:
+    """Above the traceback of a bug, say which third-party plugin it came from, if any."""
+    from gemkit.registry import blame
+
+    try:
+        origin = blame(exc)
+    except Exception:  # diagnostics must never hide the original error
+        return
+    if origin is not None:
+        print(f"Error: {origin} raised {type(exc).__name__}: {exc}\nThis is a bug in that plugin (traceback "
+              f"below); GEMKIT_DISABLE_PLUGINS=<name> blocks it, --no-plugins skips all third-party plugins.",
+              file=sys.stderr)
+
+
+def _global_options(argv: list[str]) -> list[str]:
+    """The options before the subcommand name (where argparse accepts the global flags)."""
+    head = []
+    for token in argv:
+        if not token.startswith("-"):
+            break
+        head.append(token)
+    return head
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import argparse
 import json
 from typing import Any
 
+from gemkit.cli import plugins_new
 from gemkit.manager import get_plugin_manager
 from gemkit.registry import KINDS, registry
 
@@ -15,6 +16,7 @@ def add_parser(subparsers: Any) -> None:
     lst = sub.add_parser("list", help="Show kind, name, description and distribution of every component.")
     lst.add_argument("--json", action="store_true", help="Print a JSON list of objects instead of a table.")
     lst.set_defaults(handler=run_list)
+    plugins_new.add_subparser(sub)
 
 
 def plugin_rows() -> list[dict[str, Any]]:

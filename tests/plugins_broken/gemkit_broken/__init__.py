@@ -1,0 +1,1 @@
+"""A plugin distribution that breaks on purpose; see README.md next to this package."""

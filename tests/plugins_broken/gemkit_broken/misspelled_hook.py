@@ -1,0 +1,7 @@
+"""Implements ``register_scorer`` (singular): no such hook, caught by ``pm.check_pending()``."""
+import gemkit
+
+
+@gemkit.hookimpl
+def register_scorer(register):
+    raise AssertionError("never called")
