@@ -44,11 +44,22 @@ def tiny_tokenizer() -> Any:
 def tiny_bundle(*, seed: int = 0, lora: Any = None) -> Any:
     """A fresh random-initialised tiny Llama (``random:tiny``, ~3 M parameters) in fp32 on CPU.
 
-    ``lora`` is an optional :class:`gemkit.models.LoraSpec`. Same seed, same weights.
+    The same weights as ``load_model(ModelSpec("random:tiny", seed=seed))``, but the tokenizer is
+    the cached :func:`tiny_tokenizer` (loading it is most of the cost). ``lora`` is an optional
+    :class:`gemkit.models.LoraSpec`, initialised from the same seed.
     """
-    from gemkit.models import ModelSpec, load_model
+    from transformers import AutoModelForCausalLM
 
-    return load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", seed=seed), lora=lora)
+    from gemkit.models import ModelBundle, ModelSpec, apply_lora
+    from gemkit.models.random_init import random_config
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(random_config("tiny", tokenizer)).to(torch.float32)
+    if lora is not None and lora.r > 0:
+        model = apply_lora(model, lora)
+    spec = ModelSpec(name="random:tiny", device="cpu", dtype="float32", seed=seed)
+    return ModelBundle(model, tokenizer, spec, source="random:tiny (gemkit.testing)")
 
 
 def make_scoring_inputs(
