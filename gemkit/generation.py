@@ -5,8 +5,9 @@ method decodes the same way.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -95,6 +96,28 @@ def generate(
     )
 
 
+@contextmanager
+def merged_lora(model: Any) -> Iterator[None]:
+    """Fold LoRA adapters into their base weights while decoding, then restore the base exactly.
+
+    Each decode step on a CPU is bound by per-operator overhead, and an unmerged adapter adds two
+    matmuls, a dropout and an add to every adapted linear layer; merged, a step costs what the base
+    model costs. The base weights are copied before merging and copied back afterwards, so the
+    frozen base (the reference model under LoRA) never drifts by merge/unmerge rounding.
+    """
+    layers = [m for m in model.modules() if hasattr(m, "merge") and hasattr(m, "lora_A") and not getattr(m, "merged", False)]
+    saved = [layer.get_base_layer().weight.detach().clone() for layer in layers]
+    for layer in layers:
+        layer.merge()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for layer, weight in zip(layers, saved):
+                layer.merged_adapters = []
+                layer.get_base_layer().weight.copy_(weight)
+
+
 def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int, sampling: SamplingConfig,
                     k: int, system: str | None, output_logits: bool) -> Generation:
     from transformers import GenerationConfig
@@ -110,11 +133,17 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int
         options.update(temperature=sampling.temperature, top_p=sampling.top_p)
     else:
         options.update(temperature=None, top_p=None)
+    if k > 1 and not sampling.do_sample:
+        raise ConfigError(f"greedy decoding gives one answer per prompt; got num_return_sequences={k}. "
+                          "Sample (do_sample=true) for several candidates.")
     was_training = model.training
     model.eval()  # no dropout while sampling; the update pass runs in train mode
+    # On a GPU the adapter's extra matmuls are cheap next to the memory-bound step; merge on CPU only.
+    merge = merged_lora(model) if device.type == "cpu" and hasattr(model, "peft_config") else nullcontext()
     try:
-        out = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                             generation_config=GenerationConfig(**options))
+        with merge:
+            out = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                 generation_config=GenerationConfig(**options))
     finally:
         model.train(was_training)
     new_tokens = out.sequences[:, batch.input_ids.shape[1]:].tolist()
