@@ -123,7 +123,7 @@ def train(
         bundle = load_model(spec, lora=config.lora)
     model, tokenizer = bundle.model, bundle.tokenizer
     device = bundle.device
-    ctx = StepContext(model=model, tokenizer=tokenizer, config=config, device=device)
+    ctx = StepContext(model=model, tokenizer=tokenizer, config=config, device=device, records=pairs)
     if objective.needs_reference and not hasattr(model, "disable_adapter"):
         ctx._frozen_reference = copy.deepcopy(model).eval().requires_grad_(False)
     objective.setup(ctx)

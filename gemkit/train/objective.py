@@ -32,6 +32,7 @@ class StepContext:
     device: torch.device
     step: int = 0
     generator: torch.Generator | None = None
+    records: list[PreferencePair] = field(default_factory=list)  # the training set (e.g. to precompute a cache)
     _frozen_reference: Any = None
 
     # -- tokenisation, in one place ------------------------------------------------------------
