@@ -33,6 +33,11 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "sega": "gemkit.builtin.sega",
     "sft": "gemkit.builtin.sft",
     "dpo": "gemkit.builtin.dpo",
+    "simpo": "gemkit.builtin.simpo",
+    "orpo": "gemkit.builtin.orpo",
+    "kto": "gemkit.builtin.kto",
+    "pro": "gemkit.builtin.pro",
+    "rm": "gemkit.builtin.reward_model",
 }
 
 

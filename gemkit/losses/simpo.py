@@ -25,7 +25,9 @@ def log1mexp(x: torch.Tensor) -> torch.Tensor:
 
 def orpo_log_odds_ratio(chosen_mean_logps: torch.Tensor, rejected_mean_logps: torch.Tensor) -> torch.Tensor:
     """log OR = log odds(y_c|x) − log odds(y_r|x), odds(y|x) = P/(1−P), P = exp(ā) (ORPO, Hong et al. 2024, Eq. 4–5)."""
-    c, r = chosen_mean_logps.float(), rejected_mean_logps.float()
+    # At least fp32: in bf16 log1mexp near 0 loses every digit.
+    dtype = torch.promote_types(chosen_mean_logps.dtype, torch.float32)
+    c, r = chosen_mean_logps.to(dtype), rejected_mean_logps.to(dtype)
     return (c - r) - (log1mexp(c) - log1mexp(r))
 
 

@@ -1,0 +1,93 @@
+"""Built-in objective ``kto``: Kahneman–Tversky Optimisation (Ethayarajh et al. 2024) on unpaired examples.
+
+Each preference pair yields one desirable example (prompt, chosen) and one undesirable example
+(prompt, rejected). The reference point z_ref is estimated from mismatched (prompt, response)
+rows of the same micro-batch: example j's prompt with example j+1's response. All 4n rows (2n
+examples, 2n mismatched) go through ONE policy forward and ONE reference forward.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import gemkit
+from gemkit.data.encoding import SequenceBatch
+from gemkit.errors import ConfigError
+from gemkit.losses.kto import kto_loss, kto_reference_point
+from gemkit.losses.metrics import preference_metrics
+from gemkit.train import LossOutput, Objective, StepContext
+from gemkit.train.reference_cache import ReferenceCache, open_reference_cache, reference_sequence_logps
+
+
+@dataclass
+class KTOConfig:
+    beta: float = field(default=0.1, metadata={"help": "β, the strength of the implicit KL constraint."})
+    desirable_weight: float = field(default=1.0, metadata={"help": "λ_D, weight of desirable examples."})
+    undesirable_weight: float = field(default=1.0, metadata={"help": "λ_U, weight of undesirable examples."})
+    reference_cache: str | None = field(default=None, metadata={
+        "help": "Directory of an on-disk reference log-prob cache (full fine-tuning without a frozen copy)."})
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.beta <= 0:
+            problems.append(f"beta must be > 0, got {self.beta}")
+        if self.desirable_weight <= 0 or self.undesirable_weight <= 0:
+            problems.append(f"desirable_weight and undesirable_weight must be > 0, got {self.desirable_weight} "
+                            f"and {self.undesirable_weight}")
+        if problems:
+            raise ConfigError(problems)
+
+
+def encode_kto(ctx: StepContext, batch: list[Any]) -> SequenceBatch:
+    """Rows [0, n) chosen, [n, 2n) rejected, [2n, 4n) example j's prompt with example j+1's response."""
+    prompts = [p.prompt for p in batch] * 2
+    responses = [p.chosen for p in batch] + [p.rejected for p in batch]
+    mismatched = responses[1:] + responses[:1]
+    return ctx.encode(prompts + prompts, responses + mismatched)
+
+
+class KTO(Objective):
+    """KTO: prospect-theoretic value of each example against a KL reference point."""
+
+    name = "kto"
+    description = "KTO (Ethayarajh et al. 2024): unpaired desirable/undesirable loss around a KL reference point."
+    Config = KTOConfig
+    needs_reference = True
+
+    def __init__(self, config: KTOConfig):
+        super().__init__(config)
+        self.cache: ReferenceCache | None = None
+        if config.reference_cache:
+            self.needs_reference = False
+
+    def setup(self, ctx: StepContext) -> None:
+        if self.config.reference_cache:
+            self.cache = open_reference_cache(ctx, self.config.reference_cache, lambda recs: encode_kto(ctx, recs))
+
+    def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
+        n = len(batch)
+        encoded = encode_kto(ctx, batch)
+        policy = ctx.policy_logprobs(encoded)
+        reference = reference_sequence_logps(ctx, encoded, self.cache)
+        losses, metrics = self.example_losses(policy.sum(), reference.sums.detach(), n)
+        return LossOutput(losses.mean(), metrics, int(policy.lengths[:2 * n].sum()))
+
+    def example_losses(self, policy: torch.Tensor, reference: torch.Tensor, n: int
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Per-example losses ``[2n]`` (desirable first) from sequence log-probs of the 4n rows."""
+        cfg = self.config
+        z_ref = kto_reference_point(policy[2 * n:].detach(), reference[2 * n:])
+        desirable = torch.arange(2 * n, device=policy.device) < n
+        losses = kto_loss(policy[:2 * n], reference[:2 * n], desirable, z_ref, beta=cfg.beta,
+                          desirable_weight=cfg.desirable_weight, undesirable_weight=cfg.undesirable_weight)
+        rewards = cfg.beta * (policy[:2 * n] - reference[:2 * n]).detach()
+        metrics = preference_metrics(rewards[:n], rewards[n:], policy[:n], policy[n:2 * n])
+        metrics["kl"] = float(z_ref)
+        return losses, metrics
+
+
+@gemkit.hookimpl
+def register_objectives(register):
+    register(KTO)
