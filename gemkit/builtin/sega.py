@@ -17,7 +17,8 @@ import torch
 
 import gemkit
 from gemkit.errors import ConfigError
-from gemkit.gem.group import sample_and_score
+from gemkit.gem.advantages import AdvantageRule, group_advantages, keep_mask  # noqa: F401  (re-exported)
+from gemkit.gem.group import GroupBatch, score_groups
 from gemkit.generation import SamplingConfig
 from gemkit.registry import registry
 from gemkit.train import LossOutput, Objective, StepContext
@@ -52,35 +53,6 @@ class SegaConfig:
         SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p)
 
 
-def keep_mask(scores: torch.Tensor, finished: torch.Tensor, config: SegaConfig) -> torch.Tensor:
-    """``[b, k]`` 1 for candidates that enter the group, after drop / trimming / top-bottom pairing."""
-    keep = torch.ones_like(scores)
-    if config.unfinished == "drop":
-        keep = keep * finished.float()
-    masked = scores.masked_fill(keep == 0, float("inf"))
-    if config.trim_bottom:
-        lowest = masked.topk(config.trim_bottom, dim=-1, largest=False).indices
-        keep = keep.scatter(-1, lowest, 0.0)
-    if config.pair_top_bottom and scores.shape[-1] > 2:
-        ranked = scores.masked_fill(keep == 0, float("nan"))
-        best = torch.nan_to_num(ranked, nan=-float("inf")).argmax(-1, keepdim=True)
-        worst = torch.nan_to_num(ranked, nan=float("inf")).argmin(-1, keepdim=True)
-        keep = torch.zeros_like(keep).scatter(-1, best, 1.0).scatter(-1, worst, 1.0) * keep
-    return keep
-
-
-def group_advantages(rewards: torch.Tensor, keep: torch.Tensor, *, scale_by_std: bool, eps: float = 1e-6) -> torch.Tensor:
-    """A_i = r_i − mean over kept candidates (Eq. 2), 0 for dropped ones; optionally ÷ (std + eps)."""
-    count = keep.sum(-1, keepdim=True).clamp_min(1.0)
-    mean = (rewards * keep).sum(-1, keepdim=True) / count
-    centred = (rewards - mean) * keep
-    if scale_by_std:
-        var = (centred ** 2).sum(-1, keepdim=True) / (count - 1).clamp_min(1.0)
-        std = var.sqrt()
-        centred = torch.where(std > eps, centred / (std + eps), centred)
-    return centred
-
-
 class Sega(Objective):
     """GEM's SEGA: listwise policy gradient with group-mean-centred, self-evaluated advantages."""
 
@@ -92,32 +64,21 @@ class Sega(Objective):
         super().__init__(config)
         self.scorer = registry("scorer").get(config.scorer).build(config.scorer_options)
         self.mapping = registry("mapping").get(config.mapping).build(config.mapping_options)
+        self.rule = AdvantageRule(unfinished=config.unfinished, unfinished_penalty=config.unfinished_penalty,
+                                  trim_bottom=config.trim_bottom, pair_top_bottom=config.pair_top_bottom,
+                                  scale_by_std=config.scale_by_std)
+        # The engine freezes a reference copy (full fine-tuning) only when the KL term needs one.
+        self.needs_reference = config.kl_coef > 0
         self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                        top_p=config.top_p)
 
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         cfg = self.config
-        group = sample_and_score(ctx.model, ctx.tokenizer, batch, k=cfg.k, sampling=self.sampling,
-                                 scorer=self.scorer, max_length=ctx.config.max_length)
-        scores = group.result.scores.to(ctx.device).float()
-        finished = group.result.finished.to(ctx.device)
-        if cfg.unfinished == "penalise":
-            scores = scores - cfg.unfinished_penalty * (~finished).float()
-        scores_g, finished_g = group.grouped(scores), group.grouped(finished)
-        keep = keep_mask(scores_g, finished_g, cfg)
-        rewards = self.mapping(scores_g)
-        advantages = group_advantages(rewards, keep, scale_by_std=cfg.scale_by_std).detach()
+        group = score_groups(ctx, batch, k=cfg.k, sampling=self.sampling, scorer=self.scorer, mapping=self.mapping,
+                             rule=self.rule)
         seq_logps = group.policy.sum() if cfg.logprob == "sum" else group.policy.mean()
-        loss = -(advantages * group.grouped(seq_logps)).sum(-1).div(cfg.k).mean()
-        metrics = {
-            "score_mean": float(scores.mean()),
-            "h_final_mean": float(group.result.details.get("h_final", torch.zeros(1)).mean()),
-            "fork_entropy_mean": float(group.result.details.get("fork_entropy", torch.zeros(1)).mean()),
-            "response_length": float(group.inputs.response_mask.sum(-1).mean()),
-            "frac_finished": float(finished.float().mean()),
-            "advantage_std": float(advantages[keep > 0].std()) if int(keep.sum()) > 1 else 0.0,
-            "reward_mean": float(rewards.mean()),
-        }
+        loss = -(group.advantages * group.grouped(seq_logps)).sum(-1).div(cfg.k).mean()
+        metrics = group.metrics()
         if cfg.kl_coef > 0:
             kl = self._kl(ctx, group)
             loss = loss + cfg.kl_coef * kl
@@ -125,13 +86,9 @@ class Sega(Objective):
         return LossOutput(loss, metrics, int(group.policy.lengths.sum()))
 
     @staticmethod
-    def _kl(ctx: StepContext, group: Any) -> torch.Tensor:
+    def _kl(ctx: StepContext, group: GroupBatch) -> torch.Tensor:
         """k3 estimator per token, exp(Δ) − Δ − 1 with Δ = log π_ref − log π_θ, averaged over response tokens."""
-        from gemkit.data.encoding import collate
-
-        sequences = group.generation.sequences(with_eos=True, eos_id=ctx.tokenizer.eos_token_id)
-        batch = collate(sequences, ctx.tokenizer.pad_token_id, side="right").to(ctx.device)
-        reference = ctx.reference_logprobs(batch)
+        reference = ctx.reference_logprobs(group.batch)
         delta = (reference.token_logps - group.policy.token_logps) * group.policy.mask
         per_token = (torch.exp(delta) - delta - 1) * group.policy.mask
         return per_token.sum() / group.policy.mask.sum().clamp_min(1.0)

@@ -2,17 +2,24 @@
 
 The forward pass that yields the log-probs for the update also yields the (detached) token
 entropies the scorer reads, so scoring costs no extra pass (the official code runs a second,
-eval-mode pass per candidate). All b·k candidates of the micro-batch go through one padded batch.
+eval-mode pass per candidate). All b·k candidates of the micro-batch go through one padded batch,
+so memory grows with one micro-batch, not with the number of steps or prompts.
+
+Reused by every group objective (SEGA, GRPO, …): :func:`score_groups` returns a :class:`GroupBatch`
+holding the encoded batch, the policy log-probs *with* grad, the scorer's inputs and result, and
+the rewards and advantages ``[b, k]``; the objective only writes its loss.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
-from gemkit.data.encoding import collate
-from gemkit.data.records import PreferencePair
+from gemkit.data.encoding import SequenceBatch, collate
+from gemkit.data.records import PreferencePair, Text
+from gemkit.gem.advantages import AdvantageRule, advantages_from_scores
 from gemkit.generation import Generation, SamplingConfig, generate
 from gemkit.logprobs import ResponseScores, response_logprobs
 from gemkit.scoring import ScoreResult, ScoringInputs
@@ -23,16 +30,55 @@ COT_SYSTEM_PROMPT = ("You are a careful assistant. Think step by step, then give
 
 @dataclass
 class GroupBatch:
-    """Everything one group step produced; tensors are ``[b·k]`` unless noted."""
+    """Everything one group step produced. Per-candidate tensors are ``[b·k]`` (candidates of one
+    prompt adjacent); ``rewards``, ``keep`` and ``advantages`` are ``[b, k]`` and detached."""
 
     generation: Generation
+    batch: SequenceBatch  # prompt + response (+ EOS when finished), right-padded
     policy: ResponseScores  # with grad: log π(a_i|q) for the update
     inputs: ScoringInputs
     result: ScoreResult
+    rewards: torch.Tensor
+    keep: torch.Tensor
+    advantages: torch.Tensor
     group_size: int
+    truncated: int = 0
 
     def grouped(self, values: torch.Tensor) -> torch.Tensor:
+        """``[b·k] -> [b, k]``."""
         return values.view(-1, self.group_size)
+
+    def metrics(self) -> dict[str, float]:
+        """Detached summaries for the training log."""
+        scores, finished = self.result.scores.float(), self.result.finished.float()
+        details = self.result.details
+        kept = self.advantages[self.keep > 0]
+        out = {
+            "score_mean": float(scores.mean()),
+            "score_std_in_group": float(self.grouped(scores).std(-1).mean()) if self.group_size > 1 else 0.0,
+            "reward_mean": float(self.rewards.mean()),
+            "advantage_std": float(kept.std()) if kept.numel() > 1 else 0.0,
+            "response_length": float(self.inputs.response_mask.sum(-1).mean()),
+            "frac_finished": float(finished.mean()),
+            "frac_eos": float(torch.tensor(self.generation.finished, dtype=torch.float).mean()),
+            "frac_kept": float(self.keep.mean()),
+        }
+        for name in ("h_final", "fork_entropy"):
+            if name in details:
+                out[f"{name}_mean"] = float(details[name].float().mean())
+        return out
+
+
+@contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    """Dropout off for the group forward: the entropies are then the policy's own (equal to a plain
+    forward), and the log-probs are those of the distribution the candidates were sampled from."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def _response_view(values: torch.Tensor, scores: ResponseScores, width: int) -> torch.Tensor:
@@ -44,25 +90,42 @@ def _response_view(values: torch.Tensor, scores: ResponseScores, width: int) -> 
     return out
 
 
-def sample_and_score(model: Any, tokenizer: Any, batch: list[PreferencePair], *, k: int, sampling: SamplingConfig,
-                     scorer: Any, max_length: int | None = None, system: str | None = COT_SYSTEM_PROMPT
-                     ) -> GroupBatch:
-    """Generate ``k`` candidates per prompt from the current policy and score them (GEM Cognitive Filtering)."""
-    prompts = [pair.prompt for pair in batch]
-    generation = generate(model, tokenizer, prompts, sampling=sampling, num_return_sequences=k, system=system)
+def score_groups(ctx: Any, prompts: list[Text | PreferencePair], *, k: int, sampling: SamplingConfig, scorer: Any,
+                 mapping: Any, rule: AdvantageRule | None = None, answers: list[str | None] | None = None,
+                 system: str | None = None) -> GroupBatch:
+    """Sample ``k`` candidates per prompt from the current policy, score, map and centre them (GEM
+    Cognitive Filtering + Eq. 2's advantages).
+
+    ``ctx`` is a :class:`~gemkit.train.StepContext` (anything with ``model``, ``tokenizer`` and
+    ``config.max_length`` / ``config.system_prompt`` will do). ``prompts`` are texts, chat message
+    lists or PreferencePairs (whose ``answer`` then fills ``answers``). ``system`` defaults to the
+    config's system prompt, else :data:`COT_SYSTEM_PROMPT`.
+    """
+    model, tokenizer = ctx.model, ctx.tokenizer
+    config = getattr(ctx, "config", None)
+    texts = [p.prompt if isinstance(p, PreferencePair) else p for p in prompts]
+    if answers is None:
+        answers = [p.answer if isinstance(p, PreferencePair) else None for p in prompts]
+    system = system or getattr(config, "system_prompt", None) or COT_SYSTEM_PROMPT
+    generation = generate(model, tokenizer, texts, sampling=sampling, num_return_sequences=k, system=system)
     # The end-of-turn token is part of the action (the policy chose to stop), so finished
     # candidates keep it in the log-prob; the scorer sees response tokens only.
     sequences = generation.sequences(with_eos=True, eos_id=tokenizer.eos_token_id)
+    max_length = getattr(config, "max_length", None)
+    truncated = 0
     if max_length is not None:
         for seq in sequences:
-            overflow = len(seq.input_ids) - max_length
+            # Cut the prompt from the left (never the sampled response, never the whole prompt).
+            overflow = min(len(seq.input_ids) - max_length, seq.response_start - 1)
             if overflow > 0:
                 del seq.input_ids[:overflow]
                 seq.response_start -= overflow
+                truncated += 1
     device = next(model.parameters()).device
-    padded = collate(sequences, tokenizer.pad_token_id, side="right").to(device)
+    batch = collate(sequences, tokenizer.pad_token_id, side="right").to(device)
     needs_logits = bool(getattr(scorer, "needs_logits", False))
-    policy = response_logprobs(model, padded, with_entropy=True, keep_logits=needs_logits)
+    with _eval_mode(model):
+        policy = response_logprobs(model, batch, with_entropy=True, keep_logits=needs_logits)
     lengths = torch.tensor([len(r) for r in generation.response_ids], device=device)
     width = int(max(1, lengths.max().item()))
     response_mask = (torch.arange(width, device=device).unsqueeze(0) < lengths.unsqueeze(1)).float()
@@ -75,10 +138,27 @@ def sample_and_score(model: Any, tokenizer: Any, batch: list[PreferencePair], *,
         texts=generation.texts,
         tokenizer=tokenizer,
         group_size=k,
-        answers=[batch[i].answer for i in generation.prompt_index],
+        answers=[answers[i] for i in generation.prompt_index],
     )
     result = scorer.score(inputs)
-    if result.scores.shape != (len(sequences),) or not torch.isfinite(result.scores).all():
+    if tuple(result.scores.shape) != (len(sequences),) or not torch.isfinite(result.scores).all():
         raise ValueError(f"scorer '{getattr(scorer, 'name', scorer)}' must return {len(sequences)} finite scores, "
                          f"got shape {tuple(result.scores.shape)}")
-    return GroupBatch(generation, policy, inputs, result, k)
+    finished = result.finished.to(device).bool().view(-1, k)
+    rewards, keep, advantages = advantages_from_scores(result.scores.to(device).view(-1, k), finished, mapping,
+                                                       rule or AdvantageRule())
+    return GroupBatch(generation, batch, policy, inputs, result, rewards, keep, advantages, k, truncated)
+
+
+class _Bare:
+    def __init__(self, model: Any, tokenizer: Any, max_length: int | None) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.config = type("Config", (), {"max_length": max_length, "system_prompt": None})()
+
+
+def sample_and_score(model: Any, tokenizer: Any, batch: list[PreferencePair], *, k: int, sampling: SamplingConfig,
+                     scorer: Any, max_length: int | None = None, system: str | None = COT_SYSTEM_PROMPT
+                     ) -> GroupBatch:
+    """:func:`score_groups` without a training context and with the identity mapping (benchmarks)."""
+    return score_groups(_Bare(model, tokenizer, max_length), list(batch), k=k, sampling=sampling, scorer=scorer,
+                        mapping=lambda scores: scores.clone(), system=system)

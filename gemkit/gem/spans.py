@@ -48,13 +48,12 @@ def marker_span(tokenizer: Any, token_ids: list[int]) -> tuple[int, int] | None:
     if not matches:
         return None
     marker_end = matches[-1].end()
+    if not text[marker_end:].strip():
+        return None  # a marker with nothing after it is not an answer
     ends = token_char_ends(tokenizer, token_ids)
-    start = next((i for i, end in enumerate(ends) if end > marker_end), len(token_ids))
-    # A token that straddles the marker's end (e.g. ":" glued to " 42") belongs to the answer.
-    if start > 0 and ends[start - 1] > marker_end:
-        start -= 1
-    if start >= len(token_ids):
-        return None
+    # The first token that ends past the marker; a token straddling the marker's end (": 42") is
+    # part of the answer, one that ends exactly at it (" Answer:") is not.
+    start = next(i for i, end in enumerate(ends) if end > marker_end)
     return start, len(token_ids)
 
 
