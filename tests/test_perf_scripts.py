@@ -1,0 +1,39 @@
+"""Smoke test: each issue-7 perf script runs end to end on the tiny random model.
+
+Proves the scripts run, print their ratios as the last lines and append a report section; it
+asserts nothing about the timings themselves (those depend on the machine). One step, no warm-up,
+both sides in one process per script.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = ["--model", "random:tiny", "--steps", "1", "--warmup", "0", "--device", "cpu", "--threads", "1"]
+SCRIPTS = {
+    "perf_scoring.py": ["--response-tokens", "16", "--k", "2"],
+    "perf_dpo_vs_trl.py": ["--in-process", "--batch", "2", "--seq-tokens", "96"],
+    "perf_sega_vs_grpo.py": ["--in-process", "--k", "2", "--new-tokens", "8"],
+}
+LAST_LINE = {
+    "perf_scoring.py": "forward+scoring, official / gemkit:",
+    "perf_dpo_vs_trl.py": "tokens per step, gemkit / TRL:",
+    "perf_sega_vs_grpo.py": "generated tokens per step, SEGA / TRL:",
+}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_perf_script_runs(script, tmp_path):
+    report = tmp_path / "perf.md"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *TINY, *SCRIPTS[script],
+                           "--report", str(report)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith(LAST_LINE[script]), proc.stdout[-2000:]
+    text = report.read_text()
+    assert "random:tiny" in text and "**Ratios**" in text and "torch:" in text
