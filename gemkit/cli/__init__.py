@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "gemkit.cli.data",
     "gemkit.cli.models",
     "gemkit.cli.train",
+    "gemkit.cli.score",
 ]
 
 
