@@ -33,6 +33,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "sega": "gemkit.builtin.sega",
     "sft": "gemkit.builtin.sft",
     "dpo": "gemkit.builtin.dpo",
+    "arithmetic": "gemkit.builtin.benchmarks.arithmetic",
     "simpo": "gemkit.builtin.simpo",
     "orpo": "gemkit.builtin.orpo",
     "kto": "gemkit.builtin.kto",

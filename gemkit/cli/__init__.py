@@ -18,6 +18,9 @@ COMMAND_MODULES = [
     "gemkit.cli.data",
     "gemkit.cli.models",
     "gemkit.cli.train",
+    "gemkit.cli.eval",
+    "gemkit.cli.bench",
+    "gemkit.cli.report",
     "gemkit.cli.score",
 ]
 

@@ -1,0 +1,1 @@
+"""Built-in benchmark adapters, each a plugin module."""

@@ -1,0 +1,1 @@
+"""Reports built from a run's data: tables, paired statistics, figures and an HTML page."""
