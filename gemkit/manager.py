@@ -39,6 +39,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "kto": "gemkit.builtin.kto",
     "pro": "gemkit.builtin.pro",
     "rm": "gemkit.builtin.reward_model",
+    "grpo": "gemkit.builtin.grpo",
+    "rm-ppo": "gemkit.builtin.ppo",
 }
 
 

@@ -1,0 +1,113 @@
+"""Built-in objective ``grpo``: Group Relative Policy Optimisation (Shao et al. 2024, DeepSeekMath §4.1).
+
+Per prompt q, k candidates o_1..o_k are sampled from the current policy and rewarded; the
+advantage of every token of o_i is the group-normalised reward (outcome supervision, Eq. 3):
+
+    Â_i = (r_i − mean(r)) / (std(r) + ε)
+    L = −(1/k) Σ_i (1/|o_i|) Σ_t [ min(ρ_t Â_i, clip(ρ_t, 1±ε_c) Â_i) − β·KL_k3(π_θ ‖ π_ref)_t ]
+
+The sampling, the one forward pass and the group statistics are GEM's group machinery
+(:func:`gemkit.gem.group.score_groups`); only the reward and the loss differ from SEGA. The
+reward ``answer`` is verifiable (1 if the extracted final answer equals the gold answer, else 0);
+any registered ``scorer`` name works as the reward too. One update per sample batch (μ = 1), so
+ρ_t = 1 at the update and the clipping only bounds later extensions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import gemkit
+from gemkit.data.arithmetic import extract_final_answer
+from gemkit.errors import ConfigError
+from gemkit.gem.advantages import AdvantageRule
+from gemkit.gem.group import score_groups
+from gemkit.generation import SamplingConfig
+from gemkit.losses.policy_gradient import clipped_surrogate, k3_kl
+from gemkit.registry import registry
+from gemkit.scoring import ScoreResult, ScoringInputs
+from gemkit.train import LossOutput, Objective, StepContext
+
+
+class AnswerReward:
+    """Verifiable reward: 1.0 where ``extract_final_answer(text)`` equals the gold answer, else 0.0.
+
+    ``finished`` is whether a final answer was found at all.
+    """
+
+    name = "answer"
+
+    def score(self, inputs: ScoringInputs) -> ScoreResult:
+        if not inputs.answers or any(a is None for a in inputs.answers):
+            raise ConfigError("reward 'answer' needs a gold answer for every prompt (the record's 'answer' field); "
+                              "use the built-in arithmetic set or a scorer reward (e.g. reward: entropy)")
+        predicted = [extract_final_answer(text) for text in inputs.texts]
+        # The gold answer goes through the same normalisation as the prediction (commas, "5.0" vs "5").
+        gold = [extract_final_answer(f"Final Answer: {a}") or str(a).strip() for a in inputs.answers]
+        correct = [p is not None and p == g for p, g in zip(predicted, gold)]
+        return ScoreResult(scores=torch.tensor(correct, dtype=torch.float32),
+                           finished=torch.tensor([p is not None for p in predicted]))
+
+
+@dataclass
+class GRPOConfig:
+    k: int = field(default=4, metadata={"help": "Candidates sampled per prompt (the group size G)."})
+    reward: str = field(default="answer", metadata={"help": "answer (verifiable gold-answer match) or a scorer name."})
+    reward_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the scorer's Config."})
+    beta: float = field(default=0.04, metadata={"help": "β, weight of the per-token k3 KL to the reference (0: off)."})
+    clip: float = field(default=0.2, metadata={"help": "ε_c of the clipped ratio."})
+    scale_by_std: bool = field(default=True, metadata={"help": "Divide the centred reward by the group std (paper)."})
+    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass."})
+    max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per candidate."})
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.k < 2:
+            problems.append(f"a group-relative advantage needs k >= 2, got k={self.k}")
+        if self.beta < 0 or self.clip <= 0:
+            problems.append(f"beta must be >= 0 and clip > 0, got beta={self.beta}, clip={self.clip}")
+        if problems:
+            raise ConfigError(problems)
+        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p)
+
+
+class GRPO(Objective):
+    """GRPO: clipped policy gradient with group-normalised outcome rewards and a k3 KL penalty."""
+
+    name = "grpo"
+    description = "GRPO (Shao et al. 2024): sample k, reward (gold answer or a scorer), A = (r - mean)/std, clipped PG + KL."
+    Config = GRPOConfig
+    needs_reference = True
+
+    def __init__(self, config: GRPOConfig):
+        super().__init__(config)
+        self.reward = AnswerReward() if config.reward == "answer" else \
+            registry("scorer").get(config.reward).build(config.reward_options)
+        self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                       top_p=config.top_p)
+        if config.beta == 0:
+            self.needs_reference = False
+
+    def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
+        cfg = self.config
+        group = score_groups(ctx, list(batch), k=cfg.k, sampling=self.sampling, scorer=self.reward,
+                             mapping=lambda scores: scores.clone(), rule=AdvantageRule(scale_by_std=cfg.scale_by_std))
+        logps, mask = group.policy.token_logps, group.policy.mask
+        advantages = group.advantages.reshape(-1, 1)  # [b·k, 1]: one outcome advantage for every token
+        per_token, clipped = clipped_surrogate(logps, logps.detach(), advantages, mask, clip=cfg.clip)
+        metrics = group.metrics()
+        if cfg.beta > 0:
+            kl = k3_kl(logps, ctx.reference_logprobs(group.batch).token_logps) * mask
+            per_token = per_token + cfg.beta * kl
+            metrics["kl"] = float((kl.sum() / mask.sum().clamp_min(1.0)).detach())
+        loss = (per_token.sum(-1) / mask.sum(-1).clamp_min(1.0)).mean()
+        metrics.update({"reward_std": float(group.rewards.std(-1).mean()), "clip_fraction": float(clipped)})
+        return LossOutput(loss, metrics, int(group.policy.lengths.sum()))
+
+
+@gemkit.hookimpl
+def register_objectives(register):
+    register(GRPO)
