@@ -43,10 +43,10 @@ def evaluate(bundle: Any, heldout: list[dict[str, str]], *, k: int, max_new_toke
         group = score_groups(ctx, prompts, k=k, sampling=sampling, scorer=EntropyScorer(EntropyConfig()),
                              mapping=lambda s: s.clone(), answers=answers)
     sampled_correct = [extract_final_answer(t) == answers[i] for t, i in zip(group.generation.texts,
-                                                                            group.generation.prompt_index)]
+                                                                            group.generation.prompt_index, strict=True)]
     greedy = generate(bundle.model, bundle.tokenizer, prompts, system=COT_SYSTEM_PROMPT,
                       sampling=SamplingConfig(max_new_tokens=max_new_tokens, do_sample=False))
-    greedy_correct = [extract_final_answer(t) == a for t, a in zip(greedy.texts, answers)]
+    greedy_correct = [extract_final_answer(t) == a for t, a in zip(greedy.texts, answers, strict=True)]
     metrics = group.metrics()
     return {
         "score_mean": metrics["score_mean"],

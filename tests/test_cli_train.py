@@ -31,7 +31,7 @@ def test_sft_full_finetune_saves_a_checkpoint_that_reloads(tmp_path):
     assert config["train"]["method"] == "sft" and config["train"]["lora"]["r"] == 0
     trained = load_trained(out / "checkpoint", device="cpu", dtype="float32").model
     initial = load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", seed=0)).model
-    diffs = [float((a - b).abs().max()) for a, b in zip(trained.state_dict().values(), initial.state_dict().values())]
+    diffs = [float((a - b).abs().max()) for a, b in zip(trained.state_dict().values(), initial.state_dict().values(), strict=True)]
     assert max(diffs) > 0
     assert torch.isfinite(next(trained.parameters())).all()
 

@@ -94,7 +94,7 @@ def test_one_pass_entropies_equal_a_separate_plain_forward(monkeypatch, tokenize
     group = score_groups(context(bundle), [PROMPT], k=2, sampling=SAMPLING, scorer=EntropyScorer(EntropyConfig()),
                          mapping=IDENTITY)
     assert bundle.model.training and group.policy.token_logps.requires_grad
-    for row, (response, eos) in enumerate(zip(ids, finished)):
+    for row, (response, eos) in enumerate(zip(ids, finished, strict=True)):
         entropies, logp = plain_forward(bundle.model, tokenizer, prompt_ids, response, eos)
         assert torch.allclose(group.inputs.token_entropies[row, :len(response)], entropies, atol=1e-4)
         assert group.policy.sum()[row].item() == pytest.approx(logp.item(), abs=1e-4)
@@ -116,14 +116,14 @@ def test_sega_gradient_is_the_hand_built_policy_gradient(monkeypatch, tokenizer)
     grads = torch.autograd.grad(out.loss, params)
     expected = [torch.zeros_like(p) for p in params]
     loss_by_hand = 0.0
-    for a, response, eos in zip(advantages, ids, finished):
+    for a, response, eos in zip(advantages, ids, finished, strict=True):
         seq = EncodedSequence(prompt_ids + response + ([tokenizer.eos_token_id] if eos else []), len(prompt_ids))
         logp = response_logprobs(bundle.model, collate([seq], tokenizer.pad_token_id)).sum()[0]
         loss_by_hand -= float(a) * logp.item() / 4
-        for acc, g in zip(expected, torch.autograd.grad(logp, params)):
+        for acc, g in zip(expected, torch.autograd.grad(logp, params), strict=True):
             acc -= a * g / 4
     assert out.loss.item() == pytest.approx(loss_by_hand, rel=1e-4)
-    for g, e in zip(grads, expected):
+    for g, e in zip(grads, expected, strict=True):
         assert torch.allclose(g, e, atol=1e-5)
     assert out.metrics["advantage_std"] == pytest.approx(advantages.std().item(), abs=1e-5)
 

@@ -11,9 +11,10 @@ the rewards and advantages ``[b, k]``; the objective only writes its loss.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
