@@ -35,8 +35,11 @@ from gemkit.registry import registry
 from gemkit.runner.manifest import code_version, git_commit, hardware, package_versions
 from gemkit.train import TrainConfig, load_trained, train
 
-#: steps per method in the embedded default (sized for < 15 minutes on a 2-core CPU)
+#: steps and records per step where a method differs from the defaults (16 steps of 4 records):
+#: a SEGA step samples k candidates for each prompt, so it takes 2 prompts (8 candidates) per step.
+#: Sized so the embedded default finishes in under 15 minutes on a 2-core CPU.
 DEFAULT_STEPS = {"sega": 12}
+DEFAULT_BATCH = {"sega": 2}
 
 
 @dataclass
@@ -50,7 +53,7 @@ class BenchConfig:
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Seeds; one cell per seed."})
     out: str = field(default="runs/bench", metadata={"help": "Run directory."})
     steps: int | None = field(default=None, metadata={"help": "Optimiser steps per method (default: 16; sega 12)."})
-    batch_size: int = field(default=4, metadata={"help": "Pairs (or prompts) per step."})
+    batch_size: int | None = field(default=None, metadata={"help": "Pairs (or prompts) per step (default 4; sega 2)."})
     lr: float = field(default=2e-4, metadata={"help": "Peak learning rate for every method."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank (0: full fine-tuning)."})
     max_length: int = field(default=384, metadata={"help": "Max prompt+response tokens."})
@@ -129,9 +132,10 @@ def plan_cells(config: BenchConfig, fingerprint: str) -> list[Cell]:
         for shots in config.shots:
             for seed in config.seeds:
                 steps = config.steps or DEFAULT_STEPS.get(method, 16)
+                batch_size = config.batch_size or DEFAULT_BATCH.get(method, 4)
                 cells.append(Cell(method, shots, seed, {
                     **shared, "method": method, "shots": shots, "seed": seed, "steps": steps,
-                    "batch_size": config.batch_size, "lr": config.lr, "lora_r": config.lora_r,
+                    "batch_size": batch_size, "lr": config.lr, "lora_r": config.lora_r,
                     "options": config._method_options(method)}))
     return cells
 
@@ -152,7 +156,7 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
         if len(subset) < cell.shots:
             raise ConfigError(f"--shots {cell.shots} asks for more pairs than the {len(pairs)} in {config.train}")
         train_cfg = TrainConfig(method=cell.method, model=config.model, out=str(cell_dir / "train"),
-                                max_steps=cell.config["steps"], batch_size=config.batch_size, lr=config.lr,
+                                max_steps=cell.config["steps"], batch_size=cell.config["batch_size"], lr=config.lr,
                                 seed=cell.seed, device=config.device, max_length=config.max_length,
                                 lora=LoraSpec(r=config.lora_r), objective=cell.config["options"], tensorboard=True)
         result = train(train_cfg, subset, resume=(cell_dir / "train" / "resume").exists())
