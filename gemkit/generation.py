@@ -72,13 +72,21 @@ def generate(
     system: str | None = None,
     output_logits: bool = False,
     batch_size: int | None = None,
+    progress: str | None = None,
 ) -> Generation:
-    """Generate ``num_return_sequences`` responses per prompt, in batches of ``batch_size`` prompts."""
+    """Generate ``num_return_sequences`` responses per prompt, in batches of ``batch_size`` prompts.
+
+    ``progress``: a label to show a progress bar over the batches (None: no bar).
+    """
     if not prompts:
         raise ConfigError("generate() needs at least one prompt")
+    from tqdm.auto import tqdm
+
     step = batch_size or len(prompts)
+    starts = range(0, len(prompts), step)
     parts = [_generate_batch(model, tokenizer, prompts[i:i + step], i, sampling, num_return_sequences, system,
-                             output_logits) for i in range(0, len(prompts), step)]
+                             output_logits)
+             for i in tqdm(starts, desc=progress, disable=progress is None, unit="batch", dynamic_ncols=True)]
     if len(parts) == 1:
         return parts[0]
     logits = None

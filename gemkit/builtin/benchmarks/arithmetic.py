@@ -51,7 +51,7 @@ class ArithmeticAccuracy:
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
         sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, [item["question"] for item in items], sampling=sampling,
-                       system=COT_SYSTEM_PROMPT, batch_size=ctx.batch_size)
+                       system=COT_SYSTEM_PROMPT, batch_size=ctx.batch_size, progress=f"eval {self.name}")
         rows = []
         for item, text in zip(items, out.texts):
             strict, flexible = extract_final_answer(text), last_number(text)
