@@ -67,3 +67,18 @@ def test_unknown_names_are_reported_together_before_any_model_loads(tmp_path):
     with pytest.raises(ConfigError) as info:
         run_bench(_config(tmp_path / "run", methods=["dpx"], benchmarks=["arithmatic"]))
     assert "dpx" in str(info.value) and "arithmatic" in str(info.value)
+
+
+def test_bench_trains_sega_with_a_third_party_scorer(tmp_path):
+    """`gemkit bench --methods sega --scorer selfcertainty` (the plugin `make test` installs)."""
+    from gemkit.cli import main
+    from gemkit.registry import registry
+
+    if "selfcertainty" not in registry("scorer"):
+        pytest.skip("gemkit-selfcertainty is not installed (make setup installs it)")
+    code = main(["bench", "--methods", "sega", "--scorer", "selfcertainty", "--model", "random:tiny", "--steps", "1",
+                 "--limit", "2", "--lora-r", "4", "--benchmarks", "arithmetic-pref", "--no-base", "--device", "cpu",
+                 "--out", str(tmp_path / "run")])
+    records = load_cells(tmp_path / "run")
+    assert code == 0 and records[0]["status"] == "ok"
+    assert records[0]["config"]["options"]["scorer"] == "selfcertainty"
