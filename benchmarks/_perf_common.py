@@ -331,7 +331,7 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
     except OSError:
         commit = "unknown"
     try:
-        load = " ".join(os.getloadavg().__repr__().strip("()").split(", "))
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min; the machine is shared)"
     except OSError:
         load = "unknown"
     return {

@@ -11,7 +11,7 @@ and computes softmax and log-softmax separately; that approach is reimplemented 
 
 Timed, in rotating order within each repetition so machine drift hits all variants alike:
 
-- ``forward``: the training forward alone (train mode, graph kept, no entropy) — the baseline;
+- ``forward``: the group forward alone (dropout off as gemkit runs it, graph kept, no entropy) — the baseline;
 - ``forward+entropy``: the same forward with entropies from the same log-softmax;
 - ``gemkit scoring step``: ``sample_and_score`` with generation replaced by fixed candidates —
   forward + entropies + response views + the ``entropy`` scorer (spans, top-m, Eq. 1);
@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     bundle = load_model(ModelSpec(name=args.model_name, device=args.device, dtype=args.dtype, seed=args.seed),
                         lora=LoraSpec())
     model, tokenizer = bundle.model, bundle.tokenizer
-    model.train()
+    # gemkit's group forward runs with dropout off (eval mode, grad on); the baseline forward matches it.
+    model.eval()
     pair, prompt_ids, responses = build_candidates(tokenizer, k=args.k, response_tokens=args.response_tokens,
                                                    seed=args.seed)
     generation = Generation(prompt_index=[0] * args.k, prompt_ids=prompt_ids, response_ids=responses,
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def official_entropies() -> list[torch.Tensor]:
         # One eval-mode no-grad pass per candidate over prompt+response, logits at every position,
-        # softmax and log-softmax taken separately (GEM's official scorer), then back to train mode.
+        # softmax and log-softmax taken separately (GEM's official scorer).
         out = []
         for ids in full_ids:
             model.eval()
@@ -111,7 +112,6 @@ def main(argv: list[str] | None = None) -> None:
                 logits = model(input_ids=ids.unsqueeze(0)).logits[0].float()
                 window = logits[prompt_len - 1:-1]
                 out.append(-(torch.softmax(window, -1) * torch.log_softmax(window, -1)).sum(-1))
-            model.train()
         return out
 
     official_cache: dict[str, list[torch.Tensor]] = {}
