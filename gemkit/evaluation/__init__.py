@@ -1,4 +1,9 @@
-"""Evaluating policies and reward models on registered benchmarks."""
+"""Evaluating policies and reward models on registered benchmarks.
+
+``evaluate("rewardbench", bundle, options={"data": "rb.jsonl", "limit": 100}, out_dir="out")``
+loads the benchmark's items, scores them and writes ``metrics.json`` + ``items.jsonl``; the
+returned :class:`BenchmarkResult`'s ``to_dict()`` is what ``metrics.json`` holds.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,10 +18,18 @@ from gemkit.registry import registry
 def evaluate(benchmark: str, bundle: ModelBundle, *, options: dict[str, Any] | None = None,
              out_dir: str | Path | None = None, reference: ModelBundle | None = None, batch_size: int = 8,
              seed: int = 0) -> BenchmarkResult:
-    """Load ``benchmark``'s items, evaluate ``bundle`` on them, and save metrics + items under ``out_dir``."""
+    """Load ``benchmark``'s items, evaluate ``bundle`` on them, and save metrics + items under ``out_dir``.
+
+    :param options: the benchmark's Config fields (``data``, ``limit``, scoring options, …).
+    :param reference: an explicit reference policy for implicit rewards (default: the base model
+        with adapters disabled, when the bundle has adapters).
+    :param seed: seed of anything stochastic during evaluation (the ``--limit`` sample has its own
+        ``seed`` option, so every method is evaluated on the same items).
+    """
     adapter = registry("benchmark").get(benchmark).build(options or {})
     items = adapter.load()
-    result = adapter.evaluate(EvalContext(bundle, reference, batch_size, seed), items)
+    ctx = EvalContext(bundle, reference, batch_size, seed, Path(out_dir) if out_dir is not None else None)
+    result = adapter.evaluate(ctx, items)
     if out_dir is not None:
         result.save(out_dir)
     return result

@@ -1,8 +1,9 @@
-"""What every benchmark gets: the model under test, how to reach its reference, batch sizes."""
+"""What every benchmark gets: the model under test, how to reach its reference, batch size, seed."""
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 from gemkit.models import ModelBundle
@@ -10,10 +11,24 @@ from gemkit.models import ModelBundle
 
 @dataclass
 class EvalContext:
+    """``bundle``: the policy (or reward model) under test. ``reference``: an explicit reference
+    policy (``--ref-model``); without one the reference is the base model with LoRA adapters
+    disabled. ``out_dir``: where the benchmark may keep caches (judge responses)."""
+
     bundle: ModelBundle
     reference: ModelBundle | None = None
     batch_size: int = 8
     seed: int = 0
+    out_dir: Path | None = None
+
+    @property
+    def is_reward_model(self) -> bool:
+        """A sequence-classification model (``task="reward"``): scored by its head, not by log-probs."""
+        return getattr(self.bundle.spec, "task", "causal-lm") == "reward"
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None or hasattr(self.bundle.model, "disable_adapter")
 
     @contextmanager
     def reference_model(self) -> Iterator[Any]:
@@ -24,5 +39,4 @@ class EvalContext:
             with self.bundle.model.disable_adapter():
                 yield self.bundle.model
         else:
-            with nullcontext():
-                yield None
+            yield None

@@ -1,13 +1,18 @@
 """Preference accuracy: does the model score ``chosen`` above ``rejected``?
 
-Implicit reward (DPO convention, recorded in every result):
+A causal LM is scored by its implicit reward (DPO convention, recorded in every result):
 
-    r(q, a) = β · (log π_θ(a|q) − log π_ref(a|q))       reference = base model (adapters disabled)
+    r(q, a) = β · (log π_θ(a|q) − log π_ref(a|q))       reference = base (adapters disabled) or --ref-model
     r(q, a) = β · log π_θ(a|q)                           reference = none
 
-with log π aggregated over response tokens as ``sum``, ``mean`` or ``l2`` (sum / √length). A pair is
-correct when r(chosen) > r(rejected); a tie counts as wrong (RewardBench v1) or half. Pairs are
-scored in batches of similar length (length bucketing), so little compute is spent on padding.
+with log π aggregated over response tokens as ``sum``, ``mean`` or ``l2`` (sum / √length, a
+length-normalised sum); ``reference=auto`` means base when one exists, else none. A reward model
+(``task="reward"``) is scored by its sequence-classification head, r(q, a) = head(q ⊕ a).
+
+A pair is correct when r(chosen) > r(rejected); a tie counts as wrong (RewardBench v1) or half.
+All (prompt, response) sequences of a benchmark are sorted by token length and scored in batches of
+neighbours (length bucketing), so little compute goes to padding; results are returned in input
+order, and the scores do not depend on the batch (position ids follow the attention mask).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from typing import Any, Literal
 import torch
 
 from gemkit.data.encoding import collate, encode_sequence
-from gemkit.data.records import PreferencePair
+from gemkit.data.records import PreferencePair, Text
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
 from gemkit.logprobs import ResponseScores, response_logprobs
@@ -26,7 +31,8 @@ from gemkit.logprobs import ResponseScores, response_logprobs
 @dataclass
 class PreferenceScoring:
     beta: float = field(default=0.1, metadata={"help": "β in the implicit reward."})
-    reference: Literal["base", "none"] = field(default="base", metadata={"help": "base (adapters disabled) or none."})
+    reference: Literal["auto", "base", "none"] = field(default="auto", metadata={
+        "help": "auto (base when the model has adapters or --ref-model is given, else none), base, or none."})
     aggregate: Literal["sum", "mean", "l2"] = field(default="sum", metadata={"help": "Token log-prob aggregation."})
     ties: Literal["wrong", "half"] = field(default="wrong", metadata={"help": "A tie counts as wrong or half."})
     max_length: int = field(default=1024, metadata={"help": "Prompts longer than this are cut from the left."})
@@ -36,7 +42,27 @@ class PreferenceScoring:
             raise ConfigError(f"beta must be > 0, got {self.beta}")
 
 
-def _aggregate(scores: ResponseScores, how: str) -> torch.Tensor:
+def resolved_reference(ctx: EvalContext, scoring: PreferenceScoring) -> str:
+    if scoring.reference == "auto":
+        return "base" if ctx.has_reference else "none"
+    return scoring.reference
+
+
+def scoring_conventions(ctx: EvalContext, scoring: PreferenceScoring) -> dict[str, Any]:
+    """What the rewards mean, as written into every result."""
+    if ctx.is_reward_model:
+        return {"scoring": "classifier", "reward": "sequence-classification head at the last token",
+                "ties": scoring.ties, "max_length": scoring.max_length, "chat_template": True}
+    reference = resolved_reference(ctx, scoring)
+    formula = "beta*(logp_policy - logp_ref)" if reference == "base" else "beta*logp_policy"
+    return {"scoring": "implicit", "reward": formula, "beta": scoring.beta, "reference": reference,
+            "reference_model": (ctx.reference.source or ctx.reference.spec.name) if ctx.reference is not None
+            else ("base (adapters disabled)" if reference == "base" else None),
+            "aggregate": scoring.aggregate, "ties": scoring.ties, "max_length": scoring.max_length,
+            "chat_template": True}
+
+
+def aggregate_logps(scores: ResponseScores, how: str) -> torch.Tensor:
     if how == "mean":
         return scores.mean()
     if how == "l2":
@@ -45,44 +71,89 @@ def _aggregate(scores: ResponseScores, how: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str], scoring: PreferenceScoring
-                     ) -> list[float]:
-    """Implicit reward of each (prompt, response), in input order, scored in length-sorted batches."""
+def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str], scoring: PreferenceScoring,
+                     *, bucketed: bool = True) -> list[float]:
+    """Reward of each (prompt, response), in input order.
+
+    ``bucketed=False`` scores in input order instead of length order (the slow baseline of
+    ``benchmarks/perf_eval.py``); the values are the same either way.
+    """
+    from gemkit.builtin.reward_model import sequence_rewards as classifier_rewards
+
     tok = ctx.bundle.tokenizer
     sequences = [encode_sequence(tok, p, r, max_length=scoring.max_length) for p, r in zip(prompts, responses)]
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i].input_ids))
+    order = list(range(len(sequences)))
+    if bucketed:
+        order.sort(key=lambda i: len(sequences[i].input_ids))
     rewards = [0.0] * len(sequences)
     model = ctx.bundle.model
+    reference = "classifier" if ctx.is_reward_model else resolved_reference(ctx, scoring)
+    if reference == "base" and not ctx.has_reference:
+        raise ConfigError("reference=base needs a LoRA checkpoint or --ref-model; use reference=none (or auto)")
     was_training = model.training
     model.eval()
     try:
         for start in range(0, len(order), ctx.batch_size):
             index = order[start:start + ctx.batch_size]
             batch = collate([sequences[i] for i in index], tok.pad_token_id).to(ctx.bundle.device)
-            policy = _aggregate(response_logprobs(model, batch), scoring.aggregate)
-            if scoring.reference == "base":
-                with ctx.reference_model() as reference:
-                    if reference is None:
-                        raise ConfigError("reference=base needs a LoRA model or --ref-model; use reference=none")
-                    policy = policy - _aggregate(response_logprobs(reference, batch), scoring.aggregate)
-            for i, value in zip(index, (scoring.beta * policy).tolist()):
+            if reference == "classifier":
+                values = classifier_rewards(model, batch)
+            else:
+                values = aggregate_logps(response_logprobs(model, batch), scoring.aggregate)
+                if reference == "base":
+                    with ctx.reference_model() as ref_model:
+                        ref_batch = batch.to(next(ref_model.parameters()).device)
+                        values = values - aggregate_logps(response_logprobs(ref_model, ref_batch),
+                                                          scoring.aggregate).to(values.device)
+                values = scoring.beta * values
+            for i, value in zip(index, values.float().tolist()):
                 rewards[i] = value
     finally:
         model.train(was_training)
     return rewards
 
 
+def pair_credit(chosen: float, rejected: float, ties: str) -> float:
+    """1 if chosen > rejected, 0 if below, and a tie 0 (``wrong``) or ½ (``half``)."""
+    if chosen > rejected:
+        return 1.0
+    if chosen == rejected and ties == "half":
+        return 0.5
+    return 0.0
+
+
 def pairwise_accuracy(ctx: EvalContext, pairs: list[PreferencePair], scoring: PreferenceScoring
                       ) -> tuple[float, list[dict[str, Any]]]:
     """Accuracy over pairs and one item row per pair (chosen and rejected scored in one pass)."""
     n = len(pairs)
-    rewards = sequence_rewards(ctx, [p.prompt for p in pairs] * 2, [p.chosen for p in pairs] + [p.rejected for p in pairs],
-                               scoring)
+    prompts: list[Text] = [p.prompt for p in pairs] * 2
+    rewards = sequence_rewards(ctx, prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], scoring)
     items = []
     for i, pair in enumerate(pairs):
         chosen, rejected = rewards[i], rewards[n + i]
-        correct = 1.0 if chosen > rejected else (0.5 if chosen == rejected and scoring.ties == "half" else 0.0)
-        items.append({"id": pair.id, "correct": correct, "reward_chosen": chosen, "reward_rejected": rejected,
+        items.append({"id": pair.id, "correct": pair_credit(chosen, rejected, scoring.ties),
+                      "reward_chosen": chosen, "reward_rejected": rejected,
                       **({"subset": pair.metadata["subset"]} if "subset" in pair.metadata else {})})
-    accuracy = sum(item["correct"] for item in items) / max(1, n)
+    accuracy = sum(item["correct"] for item in items) / n if n else float("nan")
     return accuracy, items
+
+
+def per_subset(items: list[dict[str, Any]], key: str = "subset") -> dict[str, float]:
+    """Mean ``correct`` per value of ``items[i][key]`` (sorted by name)."""
+    groups: dict[str, list[float]] = {}
+    for item in items:
+        if key in item:
+            groups.setdefault(str(item[key]), []).append(float(item["correct"]))
+    return {name: sum(v) / len(v) for name, v in sorted(groups.items())}
+
+
+def preference_result(name: str, ctx: EvalContext, pairs: list[PreferencePair], scoring: PreferenceScoring,
+                      conventions: dict[str, Any] | None = None, counts: dict[str, int] | None = None,
+                      metric: str = "accuracy") -> Any:
+    """Score ``pairs`` and wrap accuracy, per-subset accuracy, conventions and items in a result."""
+    from gemkit.evaluation.results import BenchmarkResult
+
+    accuracy, items = pairwise_accuracy(ctx, pairs, scoring)
+    return BenchmarkResult(name, {metric: accuracy}, metric, {metric: True},
+                           {**scoring_conventions(ctx, scoring), **(conventions or {})}, items,
+                           per_subset(items), {"scored": len(items), **(counts or {})})
