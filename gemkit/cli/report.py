@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gemkit.report.build import FORMATS, build_report
+from gemkit.report.build import FORMATS, OUTPUT_NAMES, build_report, parse_formats
 
 
 def add_parser(subparsers: Any) -> None:
@@ -17,12 +17,13 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        from gemkit.errors import ConfigError
-
-        raise ConfigError(f"unknown format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
-    out = build_report(args.run_dir, args.out, baseline=args.baseline, formats=formats)
-    print(f"Report written to {out}")
+    formats = parse_formats(args.formats)
+    # The default baseline may be absent from a run (then there are no paired tests); a baseline
+    # the user named must exist, so a typo is an error rather than a silently empty comparison.
+    out = build_report(args.run_dir, args.out, baseline=args.baseline, formats=formats,
+                       require_baseline=args.baseline != "dpo")
+    print(f"Report written to {out}: {', '.join(OUTPUT_NAMES[f] for f in formats)}, figures/")
+    if "md" in formats:
+        text = (out / OUTPUT_NAMES["md"]).read_text()
+        print(text.split("## Results\n", 1)[-1].split("\n## ", 1)[0].strip())
     return 0

@@ -1,171 +1,122 @@
-"""Build the report of a bench run from its cell records: tables, paired statistics, figures, HTML.
+"""Build a run's report from its data: tables, paired statistics, figures and one HTML page.
 
-Reports are derived from data only (``cells/*/result.json`` and item files), never from training
-code; a failed cell is shown as FAILED, never as 0.
+Reports are derived from ``RUN_DIR`` only (:mod:`gemkit.report.schema`), never from training code,
+so ``gemkit report`` can rebuild them at any time; a failed cell is shown as FAILED, never as 0.
+
+Outputs in ``OUT`` (default ``RUN_DIR/report``): ``report.md``, ``table.tex``, ``table.csv``,
+``table.json``, ``report.html`` and ``figures/*.png|pdf``.
 """
 from __future__ import annotations
 
-import base64
-import html
-import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from gemkit.io import atomic_write_text, read_jsonl
-from gemkit.report import figures
-from gemkit.report.stats import bootstrap_ci, holm, mean_std, paired_bootstrap_ci, paired_p_value
-from gemkit.report.tables import Table, TableCell, to_csv, to_json, to_latex, to_markdown
-from gemkit.runner.bench import load_cells, read_items
+from gemkit.errors import ConfigError
+from gemkit.io import atomic_write_text
+from gemkit.report import figures, html
+from gemkit.report.analysis import Analysis, analyse
+from gemkit.report.schema import Run, load_run
+from gemkit.report.tables import Table, to_csv, to_json, to_latex, to_markdown
 
 FORMATS = ("md", "tex", "csv", "json", "html")
+OUTPUT_NAMES = {"md": "report.md", "tex": "table.tex", "csv": "table.csv", "json": "table.json", "html": "report.html"}
 
 
-def _label(record: dict[str, Any], several_shots: bool) -> str:
-    return f"{record['method']}@{record['shots']}" if several_shots and record["method"] != "base" else record["method"]
+def parse_formats(text: str) -> tuple[str, ...]:
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ConfigError(f"unknown format(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(FORMATS)}")
+    return formats
 
 
-def build_table(run_dir: Path, records: list[dict[str, Any]], baseline: str) -> tuple[Table, list[dict[str, Any]]]:
-    several_shots = len({r["shots"] for r in records if r["method"] != "base"}) > 1
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        grouped[_label(record, several_shots)].append(record)
-    columns: list[str] = []
-    directions: dict[str, bool] = {}
-    for record in records:
-        for name, bench in record.get("benchmarks", {}).items():
-            if bench.get("status") == "ok":
-                column = f"{name}/{bench['primary']}"
-                if column not in columns:
-                    columns.append(column)
-                directions[column] = bench["higher_is_better"].get(bench["primary"], True)
-    table = Table(list(grouped), columns, directions)
-    item_values: dict[tuple[str, str], dict[str, float]] = {}
-    for label, group in grouped.items():
-        for column in columns:
-            name = column.split("/")[0]
-            failures = [r.get("error") or r.get("benchmarks", {}).get(name, {}).get("error") for r in group
-                        if r["status"] != "ok" or r.get("benchmarks", {}).get(name, {}).get("status") != "ok"]
-            if failures:
-                table.cells[(label, column)] = TableCell(None, error=str(failures[0]))
-                continue
-            scores = [r["benchmarks"][name]["metrics"][r["benchmarks"][name]["primary"]] for r in group]
-            mean, std = mean_std(scores)
-            # Items of all seeds, keyed by (seed, id), so pairing below matches seed with seed.
-            items = {f"{r['seed']}:{row['id']}": float(row["correct"]) for r in group
-                     for row in read_items(run_dir, r, name)}
-            item_values[(label, column)] = items
-            table.cells[(label, column)] = TableCell(mean, std, bootstrap_ci(list(items.values())), len(group))
-    tests = []
-    if baseline in grouped:
-        for label in grouped:
-            if label == baseline:
-                continue
-            rows = []
-            for column in columns:
-                a, b = item_values.get((label, column)), item_values.get((baseline, column))
-                if not a or not b:
-                    continue
-                shared = sorted(set(a) & set(b))
-                if not shared:
-                    shared = sorted({k.split(":", 1)[1] for k in a} & {k.split(":", 1)[1] for k in b})
-                    a = {k.split(":", 1)[1]: v for k, v in a.items()}
-                    b = {k.split(":", 1)[1]: v for k, v in b.items()}
-                xa, xb = [a[k] for k in shared], [b[k] for k in shared]
-                rows.append({"method": label, "baseline": baseline, "column": column, "n": len(shared),
-                             "diff": sum(xa) / len(xa) - sum(xb) / len(xb), "ci": paired_bootstrap_ci(xa, xb),
-                             "p": paired_p_value(xa, xb)})
-            for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
-                row["p_holm"] = adjusted
-                if adjusted < 0.05:
-                    table.cells[(row["method"], row["column"])].marker = "†"
-            tests += rows
-    return table, tests
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, baseline: str | None = "dpo",
+                 formats: tuple[str, ...] = FORMATS, require_baseline: bool = False,
+                 with_figures: bool | None = None) -> Path:
+    """Write every requested format for ``run_dir``; returns the output directory.
 
-
-def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, baseline: str = "dpo",
-                 formats: tuple[str, ...] = FORMATS) -> Path:
-    run_dir = Path(run_dir)
-    out = Path(out_dir) if out_dir else run_dir / "report"
-    records = load_cells(run_dir)
-    if not records:
-        from gemkit.errors import ConfigError
-
-        raise ConfigError(f"{run_dir} has no finished cells (cells/*/result.json); run `gemkit bench` first")
-    manifest_path = run_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    table, tests = build_table(run_dir, records, baseline)
-    figure_paths = _figures(run_dir, records, table, out / "figures")
-    tests_md = _tests_markdown(tests, baseline)
-    markdown = (f"# gemkit bench report\n\nRun: `{run_dir}` · commit `{manifest.get('git_commit')}` · "
-                f"gemkit {manifest.get('gemkit_version')}\n\nScores in %, mean ± std over seeds; **best**, "
-                f"<u>second best</u> per column (direction-aware); † = differs from `{baseline}` with p < 0.05 "
-                f"after Holm correction.\n\n" + to_markdown(table) + "\n" + tests_md + _cells_markdown(records)
-                + "\n" + "".join(f"![{p.stem}](figures/{p.name})\n" for p in figure_paths if p.suffix == ".png"))
-    writers = {"md": ("report.md", markdown), "tex": ("table.tex", to_latex(table, "gemkit bench")),
-               "csv": ("table.csv", to_csv(table)), "json": ("table.json", to_json(table, {"tests": tests})),
-               "html": ("report.html", _html(markdown, table, figure_paths, manifest))}
+    Figures are drawn when a format shows them (``md`` links them, ``html`` embeds them) unless
+    ``with_figures`` says otherwise.
+    """
+    run = load_run(run_dir)
+    if not run.cells:
+        raise ConfigError(f"{run.path} has no finished cells (cells/*/result.json); run `gemkit bench` first")
+    out = Path(out_dir) if out_dir else run.path / "report"
+    analysis = analyse(run, baseline, require_baseline=require_baseline)
+    if with_figures is None:
+        with_figures = "md" in formats or "html" in formats
+    figure_paths = make_figures(analysis, out / "figures") if with_figures else []
+    texts = {
+        "md": lambda: markdown(run, analysis, figure_paths, out),
+        "tex": lambda: to_latex(analysis.table, caption=_caption(run)),
+        "csv": lambda: to_csv(analysis.table),
+        "json": lambda: to_json(analysis.table, {"baseline": analysis.baseline, "tests": analysis.tests,
+                                                 "cells": [_cell_summary(c) for c in run.cells]}),
+        "html": lambda: html.render(run, analysis.table, analysis.tests, figure_paths),
+    }
     for fmt in formats:
-        name, text = writers[fmt]
-        atomic_write_text(out / name, text)
+        atomic_write_text(out / OUTPUT_NAMES[fmt], texts[fmt]())
     return out
 
 
-def _tests_markdown(tests: list[dict[str, Any]], baseline: str) -> str:
-    if not tests:
-        return ""
-    lines = [f"## Paired comparison with `{baseline}` (shared items)\n", "| Method | Column | n | Δ (pp) | 95% CI | p | p (Holm) |",
-             "|---|---|---|---|---|---|---|"]
-    for t in tests:
-        lines.append(f"| {t['method']} | {t['column']} | {t['n']} | {t['diff'] * 100:+.1f} | "
-                     f"[{t['ci'][0] * 100:+.1f}, {t['ci'][1] * 100:+.1f}] | {t['p']:.3g} | {t['p_holm']:.3g} |")
-    return "\n".join(lines) + "\n\n"
-
-
-def _cells_markdown(records: list[dict[str, Any]]) -> str:
-    lines = ["## Cells\n", "| Cell | Status | Train s | Wall s | Peak MB |", "|---|---|---|---|---|"]
-    for r in records:
-        status = "ok" if r["status"] == "ok" else f"FAILED: {r.get('error')}"
-        train_s = (r.get("train") or {}).get("wall_s", "–")
-        lines.append(f"| {r['cell_id']} | {status} | {train_s} | {r.get('wall_s', '–')} | {r.get('peak_mem_mb', '–')} |")
-    return "\n".join(lines) + "\n"
-
-
-def _figures(run_dir: Path, records: list[dict[str, Any]], table: Table, out: Path) -> list[Path]:
+def make_figures(analysis: Analysis, out: Path) -> list[Path]:
+    table = analysis.table
     paths = figures.bars(table, out / "scores")
-    logs = {f"{r['method']} seed{r['seed']}": list(read_jsonl(run_dir / "cells" / r["cell_id"] / "train_log.jsonl"))
-            for r in records if r.get("train")}
-    if logs:
-        paths += figures.training_curves(logs, out / "training_curves")
-    shots = {r["shots"] for r in records if r["method"] != "base"}
-    if len(shots) > 1:
-        for column in table.columns:
-            name = column.split("/")[0]
-            curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
-            for r in records:
-                bench = r.get("benchmarks", {}).get(name, {})
-                if r["method"] != "base" and bench.get("status") == "ok":
-                    curves[r["method"]].append((r["shots"], bench["metrics"][bench["primary"]]))
-            paths += figures.data_efficiency(dict(curves), column, out / f"data_efficiency_{name}")
-    subsets: dict[str, dict[str, float]] = {}
-    for r in records:
-        for name, bench in r.get("benchmarks", {}).items():
-            if bench.get("subsets"):
-                subsets[f"{r['method']} seed{r['seed']}"] = bench["subsets"]
-    if subsets:
-        paths += figures.subset_heatmap(subsets, out / "subsets_heatmap")
+    if analysis.logs:
+        paths += figures.training_curves({table.title(k): v for k, v in analysis.logs.items()}, out / "training_curves")
+    for column in table.columns:
+        name = column.split("/")[0]
+        curves = analysis.efficiency.get(name, {})
+        if len({s for by_shots in curves.values() for s in by_shots}) > 1:
+            paths += figures.data_efficiency(curves, table.title(column), out / f"data_efficiency_{name}",
+                                             percent=table.percent.get(column, True))
+        if analysis.subsets.get(name):
+            ordered = {k: analysis.subsets[name][k] for k in table.methods if k in analysis.subsets[name]}
+            paths += figures.subset_heatmap(ordered, f"{table.title(column)} by subset (%)",
+                                            out / f"subsets_{name}", titles=table.titles)
     return paths
 
 
-def _html(markdown: str, table: Table, figure_paths: list[Path], manifest: dict[str, Any]) -> str:
-    """One self-contained page: the table, the statistics, every figure inlined as base64 PNG."""
-    images = "".join(
-        f'<figure><img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
-        f"<figcaption>{p.stem}</figcaption></figure>" for p in figure_paths if p.suffix == ".png")
-    text = "\n".join(line for line in markdown.splitlines() if not line.startswith("!["))
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>gemkit report</title><style>"
-            "body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{white-space:pre-wrap}"
-            "img{max-width:100%}</style></head><body><h1>gemkit bench report</h1>"
-            f"<pre>{html.escape(text)}</pre>{images}<h2>Manifest</h2><pre>"
-            f"{html.escape(json.dumps({k: manifest.get(k) for k in ('packages', 'hardware', 'seeds', 'git_commit')}, indent=2))}"
-            "</pre></body></html>\n")
+def _delta(table: Table, column: str, value: float) -> str:
+    """A difference in percentage points for % columns, in the metric's own unit otherwise."""
+    return f"{value * table.scale(column):+.{table.digits(column)}f}"
+
+
+def _caption(run: Run) -> str:
+    config = run.manifest.config
+    model = config.get("model") or "the base model"
+    return f"Results on {model}, trained on {config.get('train') or 'the training pairs'}."
+
+
+def _cell_summary(cell: Any) -> dict[str, Any]:
+    return {"cell_id": cell.cell_id, "method": cell.method, "shots": cell.shots, "seed": cell.seed,
+            "status": cell.status, "error": cell.error, "wall_s": cell.wall_s, "peak_mem_mb": cell.peak_mem_mb,
+            "benchmarks": {n: {"status": o.status, "error": o.error, "metrics": o.metrics, "subsets": o.subsets}
+                           for n, o in cell.benchmarks.items()}}
+
+
+def markdown(run: Run, analysis: Analysis, figure_paths: list[Path], out: Path) -> str:
+    table, manifest = analysis.table, run.manifest
+    parts = [f"# gemkit bench report\n\nRun `{run.path}` · gemkit {manifest.gemkit_version or 'unknown'} · commit "
+             f"`{(manifest.git_commit or 'unknown')[:12]}` · model `{manifest.config.get('model', 'unknown')}`\n",
+             "## Results\n", to_markdown(table)]
+    if analysis.tests:
+        parts += [f"## Paired comparison with {table.title(analysis.baseline or '')} (shared items)\n",
+                  "| Method | Benchmark | n | Δ (pp, or raw) | 95% CI | test | p | p (Holm) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for t in analysis.tests:
+            diff, low, high = (_delta(table, t["column"], v) for v in (t["diff"], *t["ci"]))
+            parts.append(f"| {table.title(t['method'])} | {table.title(t['column'])} | {t['n']} | {diff} | "
+                         f"[{low}, {high}] | {t['test']} | {t['p']:.3g} | {t['p_holm']:.3g}"
+                         f"{' †' if t['significant'] else ''} |")
+        parts.append("")
+    parts += ["## Cells\n", "| Cell | Status | Train s | Wall s | Peak MB |", "|---|---|---|---|---|"]
+    for c in run.cells:
+        status = "ok" if c.ok else f"FAILED ({c.error})"
+        status += "".join(f"; {n} FAILED ({o.error})" for n, o in c.benchmarks.items() if not o.ok)
+        train_s = c.train.wall_s if c.train else "–"
+        parts.append(f"| `{c.cell_id}` | {status.replace('|', '/')} | {train_s} | {c.wall_s or '–'} | "
+                     f"{c.peak_mem_mb or '–'} |")
+    parts += ["", "## Figures\n"]
+    parts += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in figure_paths if p.suffix == ".png"]
+    return "\n".join(parts) + "\n"

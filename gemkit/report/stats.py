@@ -1,4 +1,9 @@
-"""Statistics for method comparisons on shared items (seeded, pure functions)."""
+"""Statistics for comparing methods: pure functions, seeded, numpy only.
+
+Conventions (also in docs/metrics.md): seeds give the spread of a method (mean ± sample std);
+items give the uncertainty of one score (bootstrap CI) and the power of a paired comparison
+(two methods answered the same items, so we test their per-item differences).
+"""
 from __future__ import annotations
 
 import math
@@ -8,14 +13,23 @@ import numpy as np
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample std (ddof=1; 0 for a single value) over seeds."""
+    """Mean and sample standard deviation over seeds.
+
+    x̄ = (1/n) Σ xᵢ,   s = √( Σ (xᵢ − x̄)² / (n − 1) ),   s = 0 for a single seed.
+    """
     array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        return math.nan, math.nan
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
 
 
 def bootstrap_ci(values: Sequence[float], *, level: float = 0.95, resamples: int = 2000, seed: int = 0
                  ) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of per-item values."""
+    """Percentile bootstrap confidence interval of the mean of per-item values.
+
+    Draw B resamples of the n items with replacement, x*_b; the interval is the (α/2, 1 − α/2)
+    quantiles of {mean(x*_b)}_{b=1..B}, with α = 1 − level. Seeded, so a report is reproducible.
+    """
     array = np.asarray(values, dtype=float)
     if array.size == 0:
         return math.nan, math.nan
@@ -25,16 +39,20 @@ def bootstrap_ci(values: Sequence[float], *, level: float = 0.95, resamples: int
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
-def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], **kwargs: float) -> tuple[float, float]:
-    """CI of mean(a − b) over the same items, resampling items (not the two lists independently)."""
-    return bootstrap_ci(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), **kwargs)  # type: ignore[arg-type]
+def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, resamples: int = 2000,
+                        seed: int = 0) -> tuple[float, float]:
+    """CI of mean(a − b) on shared items: resample item *indices* once and take both methods' values
+    at them, i.e. bootstrap dᵢ = aᵢ − bᵢ. Pairing removes the item-difficulty variance both share."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    return bootstrap_ci(d, level=level, resamples=resamples, seed=seed)  # type: ignore[arg-type]
 
 
 def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> float:
     """Exact two-sided McNemar test for paired 0/1 outcomes.
 
-    With n01 items right only under b and n10 right only under a, n = n01 + n10, under H0 the
-    discordant split is Binomial(n, ½): p = min(1, 2 · Σ_{i ≤ min(n01, n10)} C(n, i) / 2ⁿ).
+    n₁₀ = items a got right and b wrong, n₀₁ = the reverse, n = n₁₀ + n₀₁ (concordant items carry
+    no information). Under H₀ each discordant item favours a with probability ½, so
+    n₁₀ ~ Binomial(n, ½) and  p = min(1, 2 · Σ_{i=0}^{min(n₁₀, n₀₁)} C(n, i) / 2ⁿ);  p = 1 when n = 0.
     """
     x, y = np.asarray(a) > 0.5, np.asarray(b) > 0.5
     n10, n01 = int((x & ~y).sum()), int((~x & y).sum())
@@ -46,9 +64,14 @@ def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def sign_flip_test(a: Sequence[float], b: Sequence[float], *, resamples: int = 5000, seed: int = 0) -> float:
-    """Paired permutation test: p = P(|mean(±dᵢ)| ≥ |mean(d)|) with random signs, d = a − b."""
+    """Paired permutation (sign-flip) test for continuous per-item values.
+
+    dᵢ = aᵢ − bᵢ. Under H₀ (exchangeable methods) each dᵢ is as likely to be −dᵢ, so with random signs
+    εᵢ ∈ {±1}:  p = (1 + #{b : |mean(ε_b · d)| ≥ |mean(d)|}) / (B + 1)   (the +1 keeps p > 0 and exact
+    under Monte Carlo). All-zero differences give p = 1.
+    """
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if not d.any():
+    if d.size == 0 or not d.any():
         return 1.0
     rng = np.random.default_rng(seed)
     signs = rng.choice([-1.0, 1.0], size=(resamples, d.size))
@@ -56,15 +79,26 @@ def sign_flip_test(a: Sequence[float], b: Sequence[float], *, resamples: int = 5
     return float((1 + (null >= abs(d.mean()) - 1e-12).sum()) / (resamples + 1))
 
 
+def is_binary(*arrays: Sequence[float]) -> bool:
+    values = np.concatenate([np.asarray(x, dtype=float).ravel() for x in arrays])
+    return bool(np.isin(values, (0.0, 1.0)).all())
+
+
+def paired_test_name(a: Sequence[float], b: Sequence[float]) -> str:
+    return "mcnemar-exact" if is_binary(a, b) else "sign-flip"
+
+
 def paired_p_value(a: Sequence[float], b: Sequence[float]) -> float:
-    """McNemar for binary items, sign-flip permutation otherwise."""
-    values = np.concatenate([np.asarray(a, dtype=float), np.asarray(b, dtype=float)])
-    binary = bool(np.isin(values, (0.0, 1.0)).all())
-    return mcnemar_exact(a, b) if binary else sign_flip_test(a, b)
+    """Exact McNemar when every item value is 0/1, the sign-flip permutation test otherwise."""
+    return mcnemar_exact(a, b) if is_binary(a, b) else sign_flip_test(a, b)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values: sort ascending, p'(i) = max_{j≤i} min(1, (m − j + 1)·p(j))."""
+    """Holm–Bonferroni adjusted p-values (family-wise error control across benchmarks).
+
+    Sort ascending p₍₁₎ ≤ … ≤ p₍ₘ₎; p'₍ⱼ₎ = max_{i ≤ j} min(1, (m − i + 1) · p₍ᵢ₎), returned in the
+    input order. Rejecting p' < α is the step-down Holm procedure at level α.
+    """
     m = len(p_values)
     order = sorted(range(m), key=lambda i: p_values[i])
     adjusted = [0.0] * m
