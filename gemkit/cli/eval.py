@@ -1,14 +1,18 @@
-"""``gemkit eval --benchmark NAME --model M``: one benchmark, metrics.json + items.jsonl."""
+"""``gemkit eval --benchmark NAME --model M|CHECKPOINT [--data PATH] [--limit N] --out DIR``.
+
+Prints a table and writes ``metrics.json`` (aggregate, conventions) and ``items.jsonl`` (one row
+per item) atomically.
+"""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from gemkit.config import parse_key_values
 from gemkit.evaluation import evaluate
 from gemkit.models import ModelSpec, load_model
+from gemkit.registry import registry
 from gemkit.train import load_trained
 
 
@@ -17,30 +21,46 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--benchmark", required=True, help="Benchmark plugin name (`gemkit plugins list`).")
     parser.add_argument("--model", default="smollm2-135m", help="Model spec or a gemkit checkpoint directory.")
     parser.add_argument("--ref-model", help="Reference model for implicit rewards (default: base with adapters off).")
+    parser.add_argument("--data", help="Local file in the benchmark's upstream schema (JSONL/JSON/CSV/Parquet, .gz).")
     parser.add_argument("--limit", type=int, help="Items to evaluate (seeded sample).")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="A benchmark option; repeatable.")
+    parser.add_argument("--judge", help="Judge plugin for judged benchmarks (mt-bench): local, openai, ...")
+    parser.add_argument("--judge-endpoint", help="Base URL of an OpenAI-compatible judge API (key from $OPENAI_API_KEY "
+                                                 "or the env var named by --judge-key-env).")
+    parser.add_argument("--judge-model", help="Judge model name (openai) or model spec (local).")
+    parser.add_argument("--judge-key-env", help="Environment variable holding the judge API key.")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, help="Directory for metrics.json and items.jsonl.")
     parser.set_defaults(handler=run)
 
 
-def _load(spec: str, device: str) -> Any:
+def _load(spec: str, device: str, task: str = "causal-lm") -> Any:
     if (Path(spec) / "gemkit.json").is_file():
         return load_trained(spec, device=device)
-    return load_model(ModelSpec(name=spec, device=device))
+    return load_model(ModelSpec(name=spec, device=device, task=task))  # type: ignore[arg-type]
+
+
+def benchmark_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = dict(parse_key_values(args.set))
+    for key in ("data", "limit", "judge"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    judge_options = {k: v for k, v in (("endpoint", args.judge_endpoint), ("model", args.judge_model),
+                                       ("key_env", args.judge_key_env)) if v is not None}
+    if judge_options:
+        options["judge_options"] = judge_options
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = dict(parse_key_values(args.set))
-    if args.limit is not None:
-        options["limit"] = args.limit
+    options = benchmark_options(args)
+    registry("benchmark").get(args.benchmark).make_config(options)  # every option checked before a model loads
     reference = _load(args.ref_model, args.device) if args.ref_model else None
     result = evaluate(args.benchmark, _load(args.model, args.device), options=options, out_dir=args.out,
                       reference=reference, batch_size=args.batch_size)
     print(f"{args.benchmark} on {args.model} ({len(result.items)} items)")
-    for key, value in result.metrics.items():
-        print(f"  {key:<24} {value:.4f}")
-    print(f"  conventions: {json.dumps(result.conventions, default=str)}")
+    print(result.table())
+    print("conventions: " + ", ".join(f"{k}={v}" for k, v in result.conventions.items() if not isinstance(v, dict)))
     print(f"written: {Path(args.out) / 'metrics.json'}, {Path(args.out) / 'items.jsonl'}")
     return 0

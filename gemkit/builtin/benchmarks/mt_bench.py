@@ -1,0 +1,142 @@
+"""MT-Bench pairwise win rate against a baseline model (questions in FastChat's ``question.jsonl`` schema).
+
+Rows carry ``question_id``, ``category`` and ``turns`` (two user turns). The model and the baseline
+each answer both turns (the second with the first exchange in context). The judge compares the two
+two-turn conversations twice, once in each order; the model wins only when both verdicts agree,
+loses likewise, and everything else (a tie, or the verdict flipping with the order) is a tie.
+Reported per category and overall: win, loss, tie counts and ``win_rate`` = (win + ½·tie) / n.
+
+The baseline is ``base`` (the policy with its LoRA adapters disabled: the model it was trained
+from, e.g. the SFT model a preference method started from), a model spec, or a gemkit checkpoint.
+Default data: ``HuggingFaceH4/mt_bench_prompts`` (split ``train``) in the same schema.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gemkit
+from gemkit.errors import ConfigError, DataError
+from gemkit.evaluation.context import EvalContext
+from gemkit.evaluation.judges import both_orders, win_rates
+from gemkit.evaluation.loading import DataOptions, Source, load_rows, text_field
+from gemkit.evaluation.results import BenchmarkResult
+from gemkit.generation import SamplingConfig, generate
+from gemkit.registry import registry
+
+
+@dataclass
+class MTBenchConfig(DataOptions):
+    baseline: str = field(default="base", metadata={
+        "help": "base (the model with adapters disabled), a model spec, or a gemkit checkpoint directory."})
+    judge: str = field(default="local", metadata={"help": "Judge plugin (gemkit plugins list): local, openai, …"})
+    judge_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "Options of the judge (e.g. {endpoint: ..., model: ...}); YAML/API only."})
+    max_new_tokens: int = field(default=256, metadata={"help": "Tokens per answer turn (greedy)."})
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+def conversation_text(turns: list[str], answers: list[str]) -> tuple[str, str]:
+    """(question shown to the judge, the answers of one model) for a multi-turn conversation."""
+    question = "\n\n".join(f"Turn {i + 1}: {q}" for i, q in enumerate(turns))
+    answer = "\n\n".join(f"Turn {i + 1} answer: {a}" for i, a in enumerate(answers))
+    return question, answer
+
+
+def answer_turns(bundle: Any, items: list[dict[str, Any]], max_new_tokens: int, batch_size: int) -> list[list[str]]:
+    """Greedy answers to every turn, each turn generated with the earlier turns in context."""
+    sampling = SamplingConfig(max_new_tokens=max_new_tokens, do_sample=False)
+    histories: list[list[dict[str, str]]] = [[] for _ in items]
+    answers: list[list[str]] = [[] for _ in items]
+    for turn in range(max(len(it["turns"]) for it in items)):
+        active = [i for i, it in enumerate(items) if turn < len(it["turns"])]
+        for i in active:
+            histories[i].append({"role": "user", "content": items[i]["turns"][turn]})
+        out = generate(bundle.model, bundle.tokenizer, [histories[i] for i in active], sampling=sampling,
+                       batch_size=batch_size)
+        for i, text in zip(active, out.texts):
+            histories[i].append({"role": "assistant", "content": text})
+            answers[i].append(text)
+    return answers
+
+
+class MTBench:
+    name = "mt-bench"
+    description = "MT-Bench: two-turn answers vs a baseline, judged in both orders; win/loss/tie and win rate."
+    Config = MTBenchConfig
+    source = Source("HuggingFaceH4/mt_bench_prompts", None, "train", ("question_id", "category", "turns"))
+
+    def __init__(self, config: MTBenchConfig, judge: Any = None):
+        self.config = config
+        self._judge = judge
+
+    def load(self) -> list[dict[str, Any]]:
+        where = self.config.data or self.source.hub_id
+        items = []
+        for line, row in load_rows(self.source, self.config):
+            turns = row["turns"]
+            if not (isinstance(turns, list) and turns and all(isinstance(t, str) and t.strip() for t in turns)):
+                raise DataError(where, "expected a non-empty list of user-turn strings", line=line, field="turns")
+            items.append({"id": str(row["question_id"]), "category": text_field(row, "category", where, line),
+                          "turns": turns})
+        return items
+
+    def judge(self, ctx: EvalContext) -> Any:
+        if self._judge is None:
+            options = dict(self.config.judge_options)
+            if self.config.judge == "openai" and ctx.out_dir is not None:
+                options.setdefault("cache_dir", str(ctx.out_dir / "judge_cache"))
+            self._judge = registry("judge").get(self.config.judge).build(options)
+        return self._judge
+
+    def baseline_answers(self, ctx: EvalContext, items: list[dict[str, Any]]) -> tuple[list[list[str]], str]:
+        if self.config.baseline == "base":
+            if not hasattr(ctx.bundle.model, "disable_adapter"):
+                raise ConfigError("mt-bench baseline=base needs a LoRA checkpoint (its base is the baseline); "
+                                  "pass baseline=MODEL_OR_CHECKPOINT for this model")
+            with ctx.bundle.model.disable_adapter():
+                return answer_turns(ctx.bundle, items, self.config.max_new_tokens, ctx.batch_size), "base (adapters disabled)"
+        from gemkit.models import ModelSpec, load_model
+        from gemkit.train import load_trained
+
+        spec = self.config.baseline
+        device = str(ctx.bundle.device)
+        bundle = load_trained(spec, device=device) if (Path(spec) / "gemkit.json").is_file() else \
+            load_model(ModelSpec(name=spec, device=device), role="reference")
+        return answer_turns(bundle, items, self.config.max_new_tokens, ctx.batch_size), spec
+
+    def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
+        judge = self.judge(ctx)  # resolve the judge before the slow generation, so a bad name fails fast
+        answers = answer_turns(ctx.bundle, items, self.config.max_new_tokens, ctx.batch_size)
+        baseline, baseline_name = self.baseline_answers(ctx, items)
+        rows = []
+        for item, mine, theirs in zip(items, answers, baseline):
+            question, answer = conversation_text(item["turns"], mine)
+            _, reference = conversation_text(item["turns"], theirs)
+            outcome, first, second = both_orders(judge, question, answer, reference)
+            rows.append({"id": item["id"], "category": item["category"], "outcome": outcome,
+                         "correct": {"win": 1.0, "tie": 0.5, "loss": 0.0}[outcome],
+                         "verdict_model_first": first, "verdict_baseline_first": second,
+                         "answers": mine, "baseline_answers": theirs})
+        overall = win_rates([r["outcome"] for r in rows])
+        categories = sorted({r["category"] for r in rows})
+        per_category = {c: win_rates([r["outcome"] for r in rows if r["category"] == c]) for c in categories}
+        metrics = {"win_rate": overall["win_rate"], "win_rate_strict": overall.get("win_rate_strict", float("nan")),
+                   "loss_rate": overall.get("loss_rate", float("nan"))}
+        conventions = {"judge": self.config.judge, "baseline": baseline_name, "decoding": "greedy",
+                       "max_new_tokens": self.config.max_new_tokens, "turns": "judged as one two-turn conversation",
+                       "order": "both orders; disagreement = tie", "win_rate": "(win + 0.5*tie) / n",
+                       "per_category": per_category}
+        return BenchmarkResult(self.name, metrics, "win_rate", {"win_rate": True, "win_rate_strict": True,
+                                                                "loss_rate": False}, conventions, rows,
+                               {c: v["win_rate"] for c, v in per_category.items()},
+                               {k: int(overall[k]) for k in ("win", "loss", "tie")})
+
+
+@gemkit.hookimpl
+def register_benchmarks(register):
+    register(MTBench, aliases=("mtbench",))

@@ -1,0 +1,89 @@
+"""Preference scoring: section weighting by hand, tie rules, best-of-N credit, bucketing invariance,
+reference handling, classifier (reward-model) mode."""
+import math
+
+import pytest
+
+from gemkit.builtin.benchmarks.rewardbench import EXAMPLE_COUNTS, best_of_n_credit, section_scores
+from gemkit.data.arithmetic import builtin_heldout_pairs
+from gemkit.errors import ConfigError
+from gemkit.evaluation.context import EvalContext
+from gemkit.evaluation.preference import PreferenceScoring, pair_credit, scoring_conventions, sequence_rewards
+
+
+def test_rewardbench_sections_reproduce_a_hand_computed_example():
+    """Reasoning with math-prm 0.5, hep-python 1.0, hep-go 0.0 (weights 984, 164, 164):
+        (0.5·984 + 1.0·164 + 0.0·164) / (984 + 164 + 164) = 656 / 1312 = 0.5
+    Chat with alpacaeval-easy 1.0 (100) and mt-bench-easy 0.0 (28): 100 / 128 = 0.78125.
+    Safety with xstest-should-refuse 0.5 (154) and donotanswer 1.0 (136): (77 + 136) / 290 = 0.734482...
+    An unweighted mean would give 0.5, 0.5 and 0.75 — the weights matter."""
+    subsets = {"math-prm": 0.5, "hep-python": 1.0, "hep-go": 0.0, "alpacaeval-easy": 1.0, "mt-bench-easy": 0.0,
+               "xstest-should-refuse": 0.5, "donotanswer": 1.0}
+    sections = section_scores(subsets)
+    assert sections["reasoning"] == pytest.approx(0.5)
+    assert sections["chat"] == pytest.approx(100 / 128)
+    assert sections["safety"] == pytest.approx(213 / 290)
+    assert "chat_hard" not in sections
+    assert EXAMPLE_COUNTS["math-prm"] == 6 * 164  # math up-weighted to equal the six code subsets
+
+
+def test_math_prm_balances_code():
+    """All code right (1.0), math wrong (0.0): reasoning = 984 / (984 + 984) = 0.5 exactly."""
+    code = {f"hep-{lang}": 1.0 for lang in ("cpp", "go", "java", "js", "python", "rust")}
+    assert section_scores({**code, "math-prm": 0.0})["reasoning"] == pytest.approx(0.5)
+
+
+def test_tie_rules():
+    assert pair_credit(1.0, 0.5, "wrong") == 1.0 and pair_credit(0.5, 1.0, "half") == 0.0
+    assert pair_credit(0.5, 0.5, "wrong") == 0.0 and pair_credit(0.5, 0.5, "half") == 0.5
+
+
+def test_best_of_n_fractional_ties():
+    """Chosen 2.0 vs rejected [2.0, 1.0, 2.0]: three completions share the top, one is correct -> 1/3
+    (fractional) or 0 (wrong). A strict top gets 1; a rejected top gets 0."""
+    assert best_of_n_credit([2.0], [2.0, 1.0, 2.0], "fractional") == pytest.approx(1 / 3)
+    assert best_of_n_credit([2.0], [2.0, 1.0, 2.0], "wrong") == 0.0
+    assert best_of_n_credit([3.0], [2.0, 1.0, 0.0], "wrong") == 1.0
+    assert best_of_n_credit([1.0], [2.0, 1.0, 0.0], "fractional") == 0.0
+
+
+def test_bucketed_scores_equal_one_by_one_scores(tiny_bundle):
+    """Length-bucketed batches of 3 give the rewards of an unsorted batch-of-1 loop (same items, same order)."""
+    pairs = builtin_heldout_pairs(4, seed=1)
+    prompts, responses = [p.prompt for p in pairs] * 2, [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    scoring = PreferenceScoring(reference="none", aggregate="mean")
+    bucketed = sequence_rewards(EvalContext(tiny_bundle, batch_size=3), prompts, responses, scoring)
+    single = sequence_rewards(EvalContext(tiny_bundle, batch_size=1), prompts, responses, scoring, bucketed=False)
+    assert bucketed == pytest.approx(single, abs=1e-5)
+    assert len(set(round(v, 6) for v in bucketed)) > 1
+
+
+def test_reference_auto_resolves_and_is_recorded(tiny_bundle):
+    """A plain model has no reference: auto -> none; asking for base is a clear error."""
+    ctx = EvalContext(tiny_bundle)
+    assert scoring_conventions(ctx, PreferenceScoring())["reference"] == "none"
+    with pytest.raises(ConfigError, match="reference=base needs"):
+        sequence_rewards(ctx, ["q"], ["a"], PreferenceScoring(reference="base"))
+
+
+def test_lora_reference_is_the_base_with_adapters_disabled(tiny_bundle):
+    """A fresh LoRA adapter (B = 0) equals its base, so β·(log π − log π_ref) = 0 for every answer."""
+    from gemkit.models import LoraSpec, apply_lora
+
+    tiny_bundle.model = apply_lora(tiny_bundle.model, LoraSpec(r=4))
+    ctx = EvalContext(tiny_bundle)
+    scoring = PreferenceScoring()
+    assert scoring_conventions(ctx, scoring)["reference"] == "base"
+    rewards = sequence_rewards(ctx, ["What is 2+2?", "Hi"], ["4", "Hello there"], scoring)
+    assert rewards == pytest.approx([0.0, 0.0], abs=1e-6)
+
+
+def test_reward_model_is_scored_by_its_head():
+    """task=reward: the reward is the classification head's scalar, recorded as classifier scoring."""
+    from gemkit.models import ModelSpec, load_model
+
+    bundle = load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", task="reward", seed=0))
+    ctx = EvalContext(bundle)
+    assert ctx.is_reward_model and scoring_conventions(ctx, PreferenceScoring())["scoring"] == "classifier"
+    rewards = sequence_rewards(ctx, ["q1", "q2"], ["first answer", "a much longer second answer"], PreferenceScoring())
+    assert all(math.isfinite(r) for r in rewards) and rewards[0] != rewards[1]
