@@ -1,0 +1,111 @@
+"""Preference adapters end to end on their fixtures (random:tiny): metrics recomputed from the items,
+conventions recorded, exclusions counted, clear errors for missing fields, seeded --limit."""
+import json
+
+import pytest
+
+from gemkit.errors import DataError
+from gemkit.evaluation import evaluate
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    from gemkit.models import ModelSpec, load_model
+
+    return load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", seed=0))
+
+
+def run(name, bundle, assets, tmp_path, **options):
+    result = evaluate(name, bundle, options=options, out_dir=tmp_path, batch_size=4)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    rows = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert saved["status"] == "ok" and saved["metrics"] == pytest.approx(result.metrics, nan_ok=True)
+    assert saved["conventions"]["scoring"] == "implicit" and saved["conventions"]["reference"] == "none"
+    assert len(rows) == saved["n"] and all("id" in r and "correct" in r for r in rows)
+    return result, rows
+
+
+def accuracy(rows):
+    """Recomputed from the saved rewards: chosen strictly above rejected (ties wrong)."""
+    return sum(r["reward_chosen"] > r["reward_rejected"] for r in rows) / len(rows)
+
+
+def test_rewardbench(bundle, assets, tmp_path):
+    """16 pairs over 6 subsets; each section is the count-weighted mean of its subsets in the items."""
+    from gemkit.builtin.benchmarks.rewardbench import section_scores
+
+    result, rows = run("rewardbench", bundle, assets, tmp_path, data=str(assets / "benchmarks" / "rewardbench.jsonl"))
+    assert len(rows) == 16 and result.metrics["accuracy"] == pytest.approx(accuracy(rows))
+    by_subset = {}
+    for r in rows:
+        by_subset.setdefault(r["subset"], []).append(r["reward_chosen"] > r["reward_rejected"])
+    expected = section_scores({k: sum(v) / len(v) for k, v in by_subset.items()})
+    assert set(expected) == {"chat", "chat_hard", "safety", "reasoning"}
+    for section, value in expected.items():
+        assert result.metrics[section] == pytest.approx(value)
+    assert result.metrics["score"] == pytest.approx(sum(expected.values()) / 4)
+    assert "math-prm weighted 984" in result.conventions["sections"]
+
+
+def test_rewardbench2_best_of_4(bundle, assets, tmp_path):
+    result, rows = run("rewardbench2", bundle, assets, tmp_path, data=str(assets / "benchmarks" / "rewardbench2.jsonl"))
+    for r in rows:
+        assert len(r["scores_chosen"]) == 1 and len(r["scores_rejected"]) == 3
+        assert r["correct"] == float(r["scores_chosen"][0] > max(r["scores_rejected"]))
+    assert result.metrics["score"] == pytest.approx(sum(r["correct"] for r in rows) / 6)  # 6 subsets of one row
+
+
+def test_ultrafeedback_excludes_and_counts_ties_and_identical(bundle, assets, tmp_path):
+    """8 rows: one tied rating and one identical pair are dropped -> 6 scored; the gzipped file reads the same."""
+    result, rows = run("ultrafeedback", bundle, assets, tmp_path, data=str(assets / "benchmarks" / "ultrafeedback.jsonl.gz"))
+    assert result.counts == {"scored": 6, "excluded_tied_ratings": 1, "excluded_identical": 1}
+    assert result.metrics["accuracy"] == pytest.approx(accuracy(rows))
+
+
+def test_pku_saferlhf_splits_the_axes(bundle, assets, tmp_path):
+    """Each axis is judged against its own label; on the 4 disagreeing rows exactly one axis can be right
+    per row (no ties), so better_on_disagree + safer_on_disagree = 1."""
+    result, rows = run("pku-saferlhf", bundle, assets, tmp_path, data=str(assets / "benchmarks" / "pku_saferlhf.jsonl"))
+    for r in rows:
+        rewards = (r["reward_0"], r["reward_1"])
+        for axis in ("better", "safer"):
+            winner = r[f"{axis}_response_id"]
+            assert r[f"correct_{axis}"] == float(rewards[winner] > rewards[1 - winner])
+    disagree = [r for r in rows if r["axes_disagree"]]
+    assert len(disagree) == 4 == result.counts["axes_disagree"]
+    assert result.metrics["better_on_disagree"] + result.metrics["safer_on_disagree"] == pytest.approx(1.0)
+    assert result.metrics["accuracy_safer"] == pytest.approx(sum(r["correct_safer"] for r in rows) / 8)
+
+
+def test_hh_rlhf_prompt_is_the_shared_prefix(bundle, assets, tmp_path):
+    from gemkit.builtin.benchmarks.hh_rlhf import split_transcript, transcript_messages
+
+    prompt, response = split_transcript("\n\nHuman: a\n\nAssistant: b\n\nHuman: c\n\nAssistant: d")
+    assert response == "d" and [m["role"] for m in transcript_messages(prompt)] == ["user", "assistant", "user"]
+    result, rows = run("hh-rlhf", bundle, assets, tmp_path, data=str(assets / "benchmarks" / "hh_rlhf.jsonl"))
+    assert result.counts["excluded_prompt_mismatch"] == 1 and len(rows) == 6
+
+
+def test_pairs_reports_agreement_per_subset(bundle, assets, tmp_path):
+    result, rows = run("pairs", bundle, assets, tmp_path, data=str(assets / "benchmarks" / "pairs.csv"))
+    assert result.primary == "agreement" and set(result.subsets) == {"everyday", "science"}
+    assert result.metrics["agreement"] == pytest.approx(accuracy(rows))
+
+
+def test_limit_is_a_seeded_sample(bundle, assets, tmp_path):
+    data = str(assets / "benchmarks" / "rewardbench.jsonl")
+    a = [r["id"] for r in run("rewardbench", bundle, assets, tmp_path / "a", data=data, limit=5, seed=3)[1]]
+    b = [r["id"] for r in run("rewardbench", bundle, assets, tmp_path / "b", data=data, limit=5, seed=3)[1]]
+    c = [r["id"] for r in run("rewardbench", bundle, assets, tmp_path / "c", data=data, limit=5, seed=4)[1]]
+    assert a == b and len(a) == 5 and a != c
+
+
+def test_missing_field_is_named(bundle, tmp_path):
+    bad = tmp_path / "rb.jsonl"
+    bad.write_text(json.dumps({"prompt": "p", "chosen": "c", "rejected": "r", "id": 1}) + "\n")
+    with pytest.raises(DataError, match=r"line 1: field 'subset': missing"):
+        evaluate("rewardbench", bundle, options={"data": str(bad)})
+    pku = tmp_path / "pku.jsonl"
+    pku.write_text(json.dumps({"prompt": "p", "response_0": "a", "response_1": "b", "better_response_id": 0}) + "\n")
+    with pytest.raises(DataError, match="safer_response_id"):
+        evaluate("pku-saferlhf", bundle, options={"data": str(pku)})
