@@ -41,28 +41,33 @@ def add_parser(subparsers: Any) -> None:
 
 
 def resolve(args: argparse.Namespace) -> BenchConfig:
-    """Dataclass defaults < YAML < flags."""
+    """Dataclass defaults < YAML < flags; unknown YAML keys are errors that list the valid keys."""
     values: dict[str, Any] = {}
     if args.config:
         path = Path(args.config)
         if not path.is_file():
             raise ConfigError(f"config file {path} not found")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
         if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+            raise ConfigError(f"{path}: expected a mapping of bench options at the top level, got {type(values).__name__}")
     flags = {"methods": args.methods and _csv(args.methods), "benchmarks": args.benchmarks and _csv(args.benchmarks),
              "model": args.model, "train": args.train, "steps": args.steps, "batch_size": args.batch_size,
              "lr": args.lr, "lora_r": args.lora_r, "limit": args.limit, "scorer": args.scorer, "device": args.device,
-             "out": args.out, "shots": args.shots and [int(s) for s in _csv(args.shots)],
-             "seeds": args.seeds and [int(s) for s in _csv(args.seeds)], "include_base": False if args.no_base else None}
+             "out": args.out, "shots": args.shots and _csv(args.shots), "seeds": args.seeds and _csv(args.seeds),
+             "include_base": False if args.no_base else None}
     values.update({k: v for k, v in flags.items() if v is not None})
-    return config_from_dict(BenchConfig, values, where="bench config")
+    where = f"bench config ({args.config})" if args.config else "bench config"
+    return config_from_dict(BenchConfig, values, where=where)
 
 
 def run(args: argparse.Namespace) -> int:
     config = resolve(args)
     out = run_bench(config, resume=args.resume)
     report = build_report(out, baseline=args.baseline)
-    print(f"Report: {report / 'report.md'} (also report.html, table.tex, table.csv, table.json, figures/)")
-    print((report / "report.md").read_text().split("\n\n")[3] if (report / "report.md").is_file() else "")
+    text = (report / "report.md").read_text()
+    print("\n" + text.split("## Results\n", 1)[-1].split("\n## ", 1)[0].strip() + "\n")
+    print(f"Report: {report / 'report.html'} (also report.md, table.tex, table.csv, table.json, figures/)")
     return 0

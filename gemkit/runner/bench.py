@@ -1,45 +1,53 @@
 """The bench grid: every method trained on the same data by the same engine, then evaluated alike.
 
-Layout of ``OUT``::
+Layout of ``OUT`` (read back by :mod:`gemkit.report.schema`)::
 
-    manifest.json                       versions, commit, hardware, config, per-cell wall time and memory
-    cells/<hash>/result.json            one finished cell (written last and atomically: it marks completion)
-    cells/<hash>/items/<benchmark>.jsonl per-item outputs
-    cells/<hash>/train_log.jsonl        the training metrics
-    report/                             tables, figures and HTML built from the cells
+    manifest.json                         versions, commit, hardware, config, per-cell wall time and memory
+    cells/<cell_id>/result.json           one finished cell: ``ok``, or ``failed`` with its error
+    cells/<cell_id>/items/<benchmark>.jsonl  per-item outputs
+    cells/<cell_id>/train_log.jsonl       training metrics (TensorBoard events in train/tb)
+    .work/<cell_id>/                      a cell in progress (renamed to cells/ in one step when done)
+    report/                               tables, figures and HTML built from the cells
 
-A cell's hash covers its config, the training-data fingerprint and the code version, so ``--resume``
-skips exactly the cells that already finished with the same inputs, and a killed run continues
-with nothing lost or duplicated. The base model is one cell shared by every method.
+A cell id ends with a hash of its config, the training-data fingerprint and the code version, so
+``--resume`` skips exactly the cells that finished with the same inputs (failed cells are tried
+again). A cell only appears under
+``cells/`` complete (one directory rename), so a killed run continues with nothing lost or
+duplicated. The base model is one cell shared by every method.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import resource
+import os
 import shutil
-import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gemkit.data.readers import load_pairs
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError, GemkitError
-from gemkit.evaluation import evaluate
 from gemkit.io import atomic_write_json, read_jsonl
-from gemkit.models import LoraSpec, ModelSpec, load_model
 from gemkit.registry import registry
 from gemkit.runner.manifest import code_version, git_commit, hardware, package_versions
-from gemkit.train import TrainConfig, load_trained, train
+from gemkit.runner.resources import PeakMemory
 
 #: steps and records per step where a method differs from the defaults (16 steps of 4 records):
 #: a SEGA step samples k candidates for each prompt, so it takes 2 prompts (8 candidates) per step.
 #: Sized so the embedded default finishes in under 15 minutes on a 2-core CPU.
 DEFAULT_STEPS = {"sega": 12}
 DEFAULT_BATCH = {"sega": 2}
+WORK = ".work"
+NEEDS_RM = "needs reward_model"
+
+
+def trains_reward_model(config: BenchConfig, method: str) -> bool:
+    """rm-ppo with no ``reward_model`` option: its cell first trains one (objective ``rm``) on the same pairs."""
+    return method == "rm-ppo" and not config.method_options.get(method, {}).get("reward_model")
 
 
 @dataclass
@@ -67,11 +75,16 @@ class BenchConfig:
                                                          metadata={"help": "Options per benchmark."})
 
     def validate(self) -> None:
-        """Resolve every name before any model loads; report all problems at once."""
+        """Resolve every name and option before any model loads; report all problems at once."""
         problems = []
+        if not self.methods:
+            problems.append("no methods given; e.g. --methods sega,dpo")
         for name in self.methods:
             try:
                 registry("objective").get(name).make_config(self._method_options(name))
+            except ConfigError as exc:
+                # rm-ppo without a reward model gets one trained in its cell (see run_cell)
+                problems += [p for p in exc.problems if not (trains_reward_model(self, name) and NEEDS_RM in p)]
             except GemkitError as exc:
                 problems.append(str(exc))
         for name in self.benchmarks:
@@ -79,10 +92,17 @@ class BenchConfig:
                 registry("benchmark").get(name).make_config(self._benchmark_options(name))
             except GemkitError as exc:
                 problems.append(str(exc))
-        if not self.methods:
-            problems.append("no methods given; e.g. --methods sega,dpo")
-        if any(s < 1 for s in self.shots):
+        for kind, options, names in (("method_options", self.method_options, self.methods),
+                                     ("benchmark_options", self.benchmark_options, self.benchmarks)):
+            stray = sorted(set(options) - set(names))
+            if stray:
+                problems.append(f"{kind} for {', '.join(stray)}, which the run does not use ({', '.join(names)})")
+        if not self.shots or any(s < 1 for s in self.shots):
             problems.append(f"shots must be >= 1, got {self.shots}")
+        if not self.seeds:
+            problems.append("seeds must name at least one seed, e.g. [1, 2, 3]")
+        if self.steps is not None and self.steps < 1:
+            problems.append(f"steps must be >= 1, got {self.steps}")
         if problems:
             raise ConfigError(problems)
 
@@ -110,6 +130,7 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
+        """Readable prefix plus a content hash of everything that determines the cell's result."""
         digest = hashlib.sha256(json.dumps(self.config, sort_keys=True, default=str).encode()).hexdigest()
         return f"{self.method}-s{self.shots}-seed{self.seed}-{digest[:10]}"
 
@@ -122,76 +143,105 @@ def data_fingerprint(pairs: list[PreferencePair]) -> str:
 
 
 def plan_cells(config: BenchConfig, fingerprint: str) -> list[Cell]:
-    version = code_version()
+    """The base cell (shared by every method), then method × shots × seed."""
     shared = {"model": config.model, "benchmarks": {b: config._benchmark_options(b) for b in config.benchmarks},
-              "data": fingerprint, "code": version, "max_length": config.max_length}
+              "code": code_version(), "max_length": config.max_length}
     cells = []
-    if config.include_base:
+    if config.include_base:  # untrained: its result does not depend on the training data
         cells.append(Cell("base", 0, 0, {**shared, "method": "base"}))
     for method in config.methods:
         for shots in config.shots:
             for seed in config.seeds:
-                steps = config.steps or DEFAULT_STEPS.get(method, 16)
-                batch_size = config.batch_size or DEFAULT_BATCH.get(method, 4)
                 cells.append(Cell(method, shots, seed, {
-                    **shared, "method": method, "shots": shots, "seed": seed, "steps": steps,
-                    "batch_size": batch_size, "lr": config.lr, "lora_r": config.lora_r,
-                    "options": config._method_options(method)}))
+                    **shared, "data": fingerprint, "method": method, "shots": shots, "seed": seed,
+                    "steps": config.steps or DEFAULT_STEPS.get(method, 16),
+                    "batch_size": config.batch_size or DEFAULT_BATCH.get(method, 4), "lr": config.lr,
+                    "lora_r": config.lora_r, "options": config._method_options(method)}))
     return cells
 
 
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_dir: Path) -> dict[str, Any]:
-    """Train (unless base), evaluate on every benchmark, return the result record."""
+    """Train (unless base), evaluate on every benchmark, return the ``result.json`` record.
+
+    A failing benchmark is recorded in its own entry and the others still run; an exception in
+    training propagates to :func:`run_bench`, which records the whole cell as failed.
+    """
+    from gemkit.evaluation import evaluate
+    from gemkit.models import LoraSpec, ModelSpec, load_model
+    from gemkit.train import TrainConfig, load_trained, train
+
     started = time.perf_counter()
     train_info = None
-    if cell.method == "base":
-        bundle = load_model(ModelSpec(name=config.model, device=config.device))
-    else:
-        subset = pairs[:cell.shots]
-        if len(subset) < cell.shots:
-            raise ConfigError(f"--shots {cell.shots} asks for more pairs than the {len(pairs)} in {config.train}")
-        train_cfg = TrainConfig(method=cell.method, model=config.model, out=str(cell_dir / "train"),
-                                max_steps=cell.config["steps"], batch_size=cell.config["batch_size"], lr=config.lr,
-                                seed=cell.seed, device=config.device, max_length=config.max_length,
-                                lora=LoraSpec(r=config.lora_r), objective=cell.config["options"], tensorboard=True)
-        result = train(train_cfg, subset, resume=(cell_dir / "train" / "resume").exists())
-        shutil.copyfile(result.log_path, cell_dir / "train_log.jsonl")
-        train_info = {"wall_s": round(result.wall_s, 2), "steps": result.steps, "log": "train_log.jsonl",
-                      "skipped_batches": result.skipped_batches}
-        bundle = load_trained(result.checkpoint, device=config.device)
-    benchmarks: dict[str, Any] = {}
-    for name in config.benchmarks:
-        try:
-            outcome = evaluate(name, bundle, options=config._benchmark_options(name),
-                               out_dir=cell_dir / "eval" / name, seed=cell.seed)
-            shutil.copyfile(cell_dir / "eval" / name / "items.jsonl", _items_path(cell_dir, name))
-            benchmarks[name] = {**outcome.to_dict(), "items": f"items/{name}.jsonl"}
-        except Exception as exc:  # one failing benchmark must not sink the others
-            benchmarks[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    with PeakMemory() as peak:
+        if cell.method == "base":
+            bundle = load_model(ModelSpec(name=config.model, device=config.device))
+        else:
+            subset = pairs[:cell.shots]
+            common = dict(model=config.model, max_steps=cell.config["steps"], batch_size=cell.config["batch_size"],
+                          lr=config.lr, seed=cell.seed, device=config.device, max_length=config.max_length,
+                          lora=LoraSpec(r=config.lora_r), tensorboard=True)
+            options = dict(cell.config["options"])
+            reward_model = None
+            if trains_reward_model(config, cell.method):  # RM + PPO: the reward model is part of the method
+                rm = train(TrainConfig(method="rm", out=str(cell_dir / "rm"), objective=config.method_options.get(
+                    "rm", {}), **common), subset, resume=(cell_dir / "rm" / "resume").exists())
+                options["reward_model"] = str(rm.checkpoint)
+                reward_model = {"wall_s": round(rm.wall_s, 2), "steps": rm.steps, "log": "rm/train_log.jsonl"}
+            train_cfg = TrainConfig(method=cell.method, out=str(cell_dir / "train"), objective=options, **common)
+            result = train(train_cfg, subset, resume=(cell_dir / "train" / "resume").exists())
+            shutil.copyfile(result.log_path, cell_dir / "train_log.jsonl")
+            train_info = {"wall_s": round(result.wall_s, 2), "steps": result.steps, "log": "train_log.jsonl",
+                          "skipped_batches": result.skipped_batches, "peak_mem_mb": peak.peak_mb,
+                          "tensorboard": "train/tb", "reward_model": reward_model}
+            bundle = load_trained(result.checkpoint, device=config.device)
     if train_info is not None:
-        train_info["peak_mem_mb"] = round(_peak_rss_mb(), 1)
+        train_info["peak_mem_mb"] = peak.peak_mb  # the training part only
+    benchmarks: dict[str, Any] = {}
+    with PeakMemory() as eval_peak:
+        for name in config.benchmarks:
+            try:
+                outcome = evaluate(name, bundle, options=config._benchmark_options(name),
+                                   out_dir=cell_dir / "eval" / name, seed=cell.seed)
+                items = cell_dir / "items" / f"{name}.jsonl"
+                items.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(cell_dir / "eval" / name / "items.jsonl", items)
+                benchmarks[name] = {**outcome.to_dict(), "error": None, "items": f"items/{name}.jsonl"}
+            except Exception as exc:  # one failing benchmark (or plugin) must not sink the others
+                benchmarks[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                                    "traceback": traceback.format_exc(limit=8)}
     return {"cell_id": cell.cell_id, "method": cell.method, "shots": cell.shots, "seed": cell.seed, "status": "ok",
             "error": None, "train": train_info, "benchmarks": benchmarks, "config": cell.config,
-            "wall_s": round(time.perf_counter() - started, 2), "peak_mem_mb": round(_peak_rss_mb(), 1)}
+            "wall_s": round(time.perf_counter() - started, 2), "peak_mem_mb": max(peak.peak_mb, eval_peak.peak_mb)}
 
 
-def _items_path(cell_dir: Path, name: str) -> Path:
-    path = cell_dir / "items" / f"{name}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def _failed_record(cell: Cell, exc: BaseException, started: float) -> dict[str, Any]:
+    return {"cell_id": cell.cell_id, "method": cell.method, "shots": cell.shots, "seed": cell.seed,
+            "status": "failed", "error": f"{type(exc).__name__}: {exc}", "train": None, "benchmarks": {},
+            "config": cell.config, "traceback": traceback.format_exc(limit=8),
+            "wall_s": round(time.perf_counter() - started, 2), "peak_mem_mb": None}
 
 
-def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callable[[dict[str, Any]], None] | None = None
-              ) -> Path:
-    """Run every cell of the grid (skipping finished ones with ``resume``) and write the manifest."""
+def _finish(work: Path, done: Path, record: dict[str, Any]) -> None:
+    """result.json into the work directory, then the whole directory into cells/ in one rename."""
+    atomic_write_json(work / "result.json", record)
+    if done.exists():  # left by an earlier attempt that died between rename and manifest: replace it
+        shutil.rmtree(done)
+    done.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work, done)
+
+
+def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callable[[dict[str, Any]], None] | None = None,
+              progress: bool = True) -> Path:
+    """Run every cell of the grid (skipping finished ones with ``resume``) and write the manifest.
+
+    ``on_cell_done(record)`` is called after each finished cell is on disk (tests use it to
+    simulate a kill).
+    """
+    from tqdm.auto import tqdm
+
     config.validate()
     out = Path(config.out)
-    if out.exists() and any((out / "cells").glob("*/result.json")) and not resume:
+    if any((out / "cells").glob("*/result.json")) and not resume:
         raise ConfigError(f"{out} already holds finished cells; pass --resume to continue it or choose another --out")
     pairs = load_pairs(config.train)
     if max(config.shots) > len(pairs):
@@ -199,46 +249,66 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
     cells = plan_cells(config, data_fingerprint(pairs))
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if resume and manifest_path.is_file() else {}
-    manifest.update({"gemkit_version": package_versions()["gemkit"], "git_commit": git_commit(),
-                     "packages": package_versions(), "hardware": hardware(), "config": asdict(config),
-                     "seeds": config.seeds, "started": manifest.get("started", time.strftime("%Y-%m-%dT%H:%M:%S"))})
+    packages = package_versions()
+    manifest.update({"gemkit_version": packages["gemkit"], "git_commit": git_commit(), "code_version": code_version(),
+                     "packages": packages, "hardware": hardware(), "config": asdict(config), "seeds": config.seeds,
+                     "data_fingerprint": data_fingerprint(pairs), "planned": [c.cell_id for c in cells],
+                     "started": manifest.get("started", time.strftime("%Y-%m-%dT%H:%M:%S")), "finished": None})
     manifest.setdefault("cells", {})
     atomic_write_json(manifest_path, manifest)
-    for index, cell in enumerate(cells, 1):
-        cell_dir = out / "cells" / cell.cell_id
-        done = cell_dir / "result.json"
-        if done.is_file():
-            print(f"[{index}/{len(cells)}] {cell.cell_id}: already finished, skipped", flush=True)
-            continue
-        cell_dir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(cells, desc="bench", unit="cell", disable=not progress, dynamic_ncols=True)
+    for cell in bar:
+        done = out / "cells" / cell.cell_id
+        if (done / "result.json").is_file():
+            previous = json.loads((done / "result.json").read_text())
+            if previous.get("status") == "ok":
+                bar.write(f"{cell.cell_id}: already finished, skipped")
+                _record_in_manifest(manifest, previous)
+                continue
+            # A failed cell is tried again: failures are often the machine's (memory, a missing file).
+            bar.write(f"{cell.cell_id}: failed before ({previous.get('error')}), trying again")
+        bar.set_postfix_str(f"{cell.method} shots={cell.shots} seed={cell.seed}")
+        work = out / WORK / cell.cell_id
+        if work.exists() and not (work / "train" / "resume").exists():
+            shutil.rmtree(work)  # a killed attempt with nothing to resume from: start the cell afresh
+        work.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
         try:
-            record = run_cell(cell, config, pairs, cell_dir)
+            record = run_cell(cell, config, pairs, work)
         except Exception as exc:  # a failing cell is recorded as failed; the grid goes on
-            record = {"cell_id": cell.cell_id, "method": cell.method, "shots": cell.shots, "seed": cell.seed,
-                      "status": "failed", "error": f"{type(exc).__name__}: {exc}", "train": None, "benchmarks": {},
-                      "config": cell.config, "traceback": traceback.format_exc(limit=8)}
-        atomic_write_json(done, record)
-        manifest["cells"][cell.cell_id] = {k: record.get(k) for k in ("method", "shots", "seed", "status", "wall_s",
-                                                                      "peak_mem_mb")}
+            record = _failed_record(cell, exc, started)
+        _finish(work, done, record)
+        _record_in_manifest(manifest, record)
         atomic_write_json(manifest_path, manifest)
-        print(f"[{index}/{len(cells)}] {summary_line(record)}", flush=True)
+        bar.write(summary_line(record))
         if on_cell_done is not None:
             on_cell_done(record)
+    bar.close()
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     atomic_write_json(manifest_path, manifest)
+    shutil.rmtree(out / WORK, ignore_errors=True)
     return out
 
 
+def _record_in_manifest(manifest: dict[str, Any], record: dict[str, Any]) -> None:
+    manifest["cells"][record["cell_id"]] = {
+        "method": record["method"], "shots": record["shots"], "seed": record["seed"], "status": record["status"],
+        "wall_s": record.get("wall_s"), "peak_mem_mb": record.get("peak_mem_mb"),
+        "train_wall_s": (record.get("train") or {}).get("wall_s"),
+        "train_peak_mem_mb": (record.get("train") or {}).get("peak_mem_mb")}
+
+
 def summary_line(record: dict[str, Any]) -> str:
+    """``dpo-s64-seed0-…: arithmetic 0.312, arithmetic-pref 0.703 (41s, 812 MB)`` or ``…: FAILED (…)``."""
     if record["status"] != "ok":
         return f"{record['cell_id']}: FAILED ({record['error']})"
     scores = ", ".join(f"{name} {b['metrics'][b['primary']]:.3f}" if b.get("status") == "ok" else f"{name} FAILED"
                        for name, b in record["benchmarks"].items())
-    return f"{record['cell_id']}: {scores} ({record.get('wall_s', 0):.0f}s)"
+    return f"{record['cell_id']}: {scores} ({record.get('wall_s') or 0:.0f}s, {record.get('peak_mem_mb') or 0:.0f} MB)"
 
 
 def load_cells(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every finished cell record of a run, in a stable order."""
+    """Every finished cell record of a run as plain dicts, in a stable order."""
     return [json.loads(p.read_text()) for p in sorted(Path(run_dir).glob("cells/*/result.json"))]
 
 

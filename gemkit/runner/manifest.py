@@ -1,6 +1,8 @@
 """Provenance of a run: versions, git commit, hardware."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import platform
 import subprocess
 from importlib import metadata
@@ -39,6 +41,17 @@ def hardware() -> dict[str, Any]:
     return info
 
 
+@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """gemkit version plus commit: part of every cell's content hash."""
-    return f"{package_versions()['gemkit']}+{git_commit() or 'nogit'}"
+    """gemkit version, commit and a hash of uncommitted changes to gemkit/: part of every cell's hash.
+
+    Computed once per process, so the cells of one run agree even if the tree changes meanwhile.
+    """
+    version = f"{package_versions()['gemkit']}+{git_commit() or 'nogit'}"
+    root = Path(__file__).resolve().parents[2]
+    try:
+        diff = subprocess.run(["git", "-C", str(root), "diff", "HEAD", "--", "gemkit"], capture_output=True,
+                              timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return version
+    return version + (f".dirty-{hashlib.sha256(diff).hexdigest()[:8]}" if diff else "")
