@@ -56,9 +56,13 @@ def register_objectives(register: Register) -> None:
 def register_benchmarks(register: Register) -> None:
     """Add benchmark adapters (kind ``benchmark``).
 
-    Called the first time the benchmark registry is read. A benchmark must define
-    ``load(data: str | None, limit: int | None, seed: int) -> list[dict]`` and
-    ``evaluate(ctx: gemkit.evaluation.EvalContext, items: list[dict]) -> BenchmarkResult``.
+    Called the first time the benchmark registry is read. A benchmark is built from its ``Config``
+    (data path, ``limit``, ``seed`` and scoring options live there) and must define
+    ``load() -> items`` (any list or mapping its ``evaluate`` understands; schema errors are raised
+    here, before a model is used) and
+    ``evaluate(ctx: gemkit.evaluation.EvalContext, items) -> gemkit.evaluation.BenchmarkResult``
+    (metrics, primary metric, direction per metric, recorded conventions, one row per item with
+    ``id`` and ``correct``).
     """
 
 
@@ -68,6 +72,8 @@ def register_judges(register: Register) -> None:
 
     Called the first time the judge registry is read. A judge must define
     ``compare(question: str, answer_a: str, answer_b: str) -> str`` returning "A", "B" or "tie".
+    For multi-turn benchmarks ``question`` holds every user turn and each answer every reply.
+    Callers judge both orders (``gemkit.evaluation.judges.both_orders``); a judge need not.
     """
 
 
