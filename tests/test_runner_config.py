@@ -61,12 +61,12 @@ def test_unknown_keys_and_bad_values_are_reported_together(tmp_path):
 
 def test_names_and_options_are_checked_before_any_model_loads():
     config = BenchConfig(methods=["dpx", "sega"], benchmarks=["arithmatic"], shots=[0],
-                         method_options={"sega": {"kk": 3}, "ipo": {}})
+                         method_options={"sega": {"kk": 3}, "ipo": {}, "ipx": {}})
     with pytest.raises(ConfigError) as info:
         config.validate()
     message = str(info.value)
     for expected in ("Unknown objective 'dpx'", "Did you mean: dpo", "Unknown benchmark 'arithmatic'",
-                     "unknown option 'kk'", "method_options for ipo, which the run does not use",
+                     "unknown option 'kk'", "method_options: Unknown objective 'ipx'. Did you mean: ipo",
                      "shots must be >= 1"):
         assert expected in message
 

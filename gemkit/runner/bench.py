@@ -92,11 +92,15 @@ class BenchConfig:
                 registry("benchmark").get(name).make_config(self._benchmark_options(name))
             except GemkitError as exc:
                 problems.append(str(exc))
-        for kind, options, names in (("method_options", self.method_options, self.methods),
-                                     ("benchmark_options", self.benchmark_options, self.benchmarks)):
-            stray = sorted(set(options) - set(names))
-            if stray:
-                problems.append(f"{kind} for {', '.join(stray)}, which the run does not use ({', '.join(names)})")
+        # Options for a component this run does not select are fine (a shared YAML narrowed by a
+        # flag), but a key that names no component at all is a typo.
+        for key, kind, options in (("method_options", "objective", self.method_options),
+                                   ("benchmark_options", "benchmark", self.benchmark_options)):
+            for name in options:
+                try:
+                    registry(kind).get(name)
+                except GemkitError as exc:
+                    problems.append(f"{key}: {exc}")
         if not self.shots or any(s < 1 for s in self.shots):
             problems.append(f"shots must be >= 1, got {self.shots}")
         if not self.seeds:
