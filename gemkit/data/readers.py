@@ -137,13 +137,15 @@ def _csv_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         repeated = sorted({name for name in header if header.count(name) > 1})
         if repeated:
             raise DataError(str(path), f"repeated column name(s) {repeated} in the header", line=1)
+        start = reader.line_num + 1  # a quoted cell may span lines; a record is named by its first line
         for cells in reader:
+            line, start = start, reader.line_num + 1
             if not cells:
                 continue
             if len(cells) != len(header):
                 raise DataError(str(path), f"{len(cells)} values but the header has {len(header)} columns "
-                                           f"({', '.join(header)})", line=reader.line_num)
-            yield reader.line_num, dict(zip(header, cells))
+                                           f"({', '.join(header)})", line=line)
+            yield line, dict(zip(header, cells))
     except csv.Error as exc:
         raise DataError(str(path), f"malformed CSV ({exc})", line=reader.line_num or 1) from None
     finally:
@@ -164,7 +166,8 @@ def _parquet_rows(path: Path, gz: bool) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _kind(value: Any) -> str:
-    return {type(None): "null", dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+    return {type(None): "null", dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(
         type(value), type(value).__name__)
 
 
@@ -207,8 +210,19 @@ def _text_field(value: Any, path: str, line: int, field: str) -> Any:
             if message["role"] != "system" or message["content"]:  # an empty system prompt is harmless
                 _text_field(message["content"], path, line, field)
         return value
+    found = _kind(value)
+    if isinstance(value, list):
+        bad = next(((i, m) for i, m in enumerate(value, 1) if not _is_messages([m])), None)
+        if not value:
+            found = "an empty list"
+        elif bad is not None and isinstance(bad[1], dict):
+            role, content = bad[1].get("role"), bad[1].get("content")
+            found = (f"message {bad[0]} with role {role!r}" if role not in ROLES
+                     else f"message {bad[0]} with content of type {_kind(content)}")
+        elif bad is not None:
+            found = f"a list whose item {bad[0]} is {_kind(bad[1])}"
     expected = f"a string or a chat message list ([{{\"role\": one of {'/'.join(ROLES)}, \"content\": str}}, ...])"
-    raise DataError(path, f"expected {expected}, got {_kind(value)}", line=line, field=field)
+    raise DataError(path, f"expected {expected}, got {found}", line=line, field=field)
 
 
 def _scalar(value: Any, path: str, line: int, field: str) -> str | None:
