@@ -1,6 +1,6 @@
 """SEGA learning check (not a test): does training move the entropy score, and what happens to accuracy?
 
-    .venv/bin/python benchmarks/sega_learning.py --out runs/sega_learning          # ~15-30 min on 2 CPU cores
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sega_learning.py --heldout 8 --out runs/sega_learning  # ~17 min, 1 CPU thread
     .venv/bin/python benchmarks/sega_learning.py --render runs/sega_learning/results.json --report reports/sega_learning.md
 
 Trains ``smollm2-135m`` with LoRA for ``--steps`` SEGA steps (k candidates per prompt, entropy
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     results["before"] = evaluate(bundle, heldout, k=args.k, max_new_tokens=args.max_new_tokens, seed=args.seed + 1)
     print("before:", json.dumps({k: v for k, v in results["before"].items() if k != "examples"}), flush=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))  # a partial record if training dies
     trained = train(config, builtin_train_pairs(args.train_size, seed=args.seed), bundle=bundle, progress=False)
     results["train"] = {"steps": trained.steps, "wall_s": trained.wall_s, "last": trained.last_metrics,
                         "log": str(trained.log_path)}
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def render(results: dict[str, Any], log_rows: list[dict[str, Any]]) -> str:
     """The markdown report, from ``results.json`` and the training log only."""
     cfg, before, after = results["config"], results.get("before"), results.get("after")
-    lines = ["# SEGA learning check", "",
+    lines = [f"## Run: lr {cfg['lr']}, {cfg['steps']} steps", "",
              f"Command: `.venv/bin/python benchmarks/sega_learning.py --steps {cfg['steps']} --k {cfg['k']} "
              f"--max-new-tokens {cfg['max_new_tokens']} --batch-size {cfg['batch_size']} --lr {cfg['lr']} "
              f"--heldout {cfg['heldout']} --seed {cfg['seed']}` (status: **{results.get('status')}**, "
@@ -120,7 +121,7 @@ def render(results: dict[str, Any], log_rows: list[dict[str, Any]]) -> str:
         lines += ["", f"The held-out score moved by {moved:+.4f}: "
                   + ("in the direction SEGA optimises." if moved > 0 else "**not** in the direction SEGA optimises."), ""]
     if log_rows:
-        lines += ["## Training log (every 5th step)", "",
+        lines += ["### Training log (every 5th step)", "",
                   "| step | loss | score_mean | h_final | fork | finished | length | adv. std | grad norm |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for row in log_rows:
@@ -134,7 +135,7 @@ def render(results: dict[str, Any], log_rows: list[dict[str, Any]]) -> str:
                   "(on-policy samples of different prompts, so noisy).", ""]
     if after is not None:
         ex = after["examples"][0]
-        lines += ["## One held-out example after training", "", f"Question: {ex['question']} (gold {ex['answer']})", "",
+        lines += ["### One held-out example after training", "", f"Question: {ex['question']} (gold {ex['answer']})", "",
                   "Greedy:", "", "```", ex["greedy"], "```", ""]
     return "\n".join(lines) + "\n"
 
@@ -147,21 +148,24 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--train-size", type=int, default=64)
     parser.add_argument("--heldout", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--render", help="Only render this results.json into --report.")
+    parser.add_argument("--render", nargs="+", help="Only render these results.json files into --report.")
     parser.add_argument("--report", default="reports/sega_learning.md")
     args = parser.parse_args()
     if args.render:
-        results_path = Path(args.render)
-        results = json.loads(results_path.read_text())
-        log_path = results_path.parent / "train_log.jsonl"
-        log_rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.exists() else []
-        Path(args.report).write_text(render(results, log_rows))
+        sections = []
+        for name in args.render:
+            results_path = Path(name)
+            log_path = results_path.parent / "train_log.jsonl"
+            log_rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] \
+                if log_path.exists() else []
+            sections.append(render(json.loads(results_path.read_text()), log_rows))
+        Path(args.report).write_text("# SEGA learning check\n\n" + "\n".join(sections))
         print(f"wrote {args.report}")
         return
     run(args)
