@@ -7,7 +7,6 @@ so method comparisons are fair.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 import signal
@@ -282,10 +281,6 @@ def _tensorboard(out: Path) -> Any:
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(str(out / "tb"))
-
-
-def read_config(out: str | Path) -> dict[str, Any]:
-    return json.loads((Path(out) / "config.json").read_text())
 
 
 def iter_log(out: str | Path) -> Iterator[dict[str, Any]]:
