@@ -53,7 +53,7 @@ class GSM8KConfig(FewShotOptions):
 
 class GSM8K:
     name = "gsm8k"
-    description = "GSM8K test: greedy answers (0-shot, or k-shot from train), strict (#### N / Final Answer) and flexible."
+    description = "GSM8K test: greedy answers (0- or k-shot), strict (#### N / Final Answer) and flexible."
     Config = GSM8KConfig
     source = Source("openai/gsm8k", "main", "test", ("question", "answer"))
     fewshot_source = Source("openai/gsm8k", "main", "train", ("question", "answer"))
@@ -85,8 +85,11 @@ class GSM8K:
         return with_shots(item["shots"], PROMPT.format(question=item["question"]))
 
     def generations(self, ctx: EvalContext, items: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-        """Raw answers (cut at the stop strings) and, for lm-eval, its own per-item scores."""
+        """Raw answers (cut at the stop strings) and, for lm-eval, its own per-item scores and whether
+        the prompt it built equals ours."""
         if self.config.engine == "lm-eval":
+            if self.config.num_fewshot and not self.fewshot_pool:
+                raise RuntimeError("GSM8K.evaluate with engine=lm-eval needs the few-shot pool: call load() first")
             texts, scores, prompts = run_lm_eval(ctx, items, self.config, self.fewshot_pool)
             ours = [render_prompt(ctx.bundle.tokenizer, self.prompt(it)) for it in items]
             return texts, [{**more, "lm_eval_same_prompt": theirs == mine}
