@@ -31,17 +31,27 @@ def digit_bundle(tokenizer):
     return ModelBundle(model, tokenizer, ModelSpec(name="random:digits", device="cpu", dtype="float32"))
 
 
-def test_gsm8k_gemkit_and_lm_eval_agree_item_by_item(tokenizer, assets):
+@pytest.mark.parametrize("num_fewshot", [0, 2])
+def test_gsm8k_gemkit_and_lm_eval_agree_item_by_item(tokenizer, assets, num_fewshot):
     """Same greedy generations from gemkit's generator and from lm-eval's gsm8k task (local data_files),
-    and our strict/flexible extraction equals lm-eval's filters on every item."""
+    and our strict/flexible extraction equals lm-eval's filters on every item. With 2 shots from the
+    5-row local train file, lm-eval's chat-templated prompt is character-for-character ours on every item
+    (its sampler, seeded with the same seed, drew the same train rows as earlier turns)."""
     bundle = digit_bundle(tokenizer)
     data = str(assets / "benchmarks" / "gsm8k.jsonl")
+    fewshot = str(assets / "benchmarks" / "gsm8k_train.jsonl")
     results = {}
     for engine in ("gemkit", "lm-eval"):
-        adapter = GSM8K(GSM8KConfig(data=data, engine=engine, max_new_tokens=20, final_answer_marker=False))
+        adapter = GSM8K(GSM8KConfig(data=data, engine=engine, max_new_tokens=20, final_answer_marker=False,
+                                    num_fewshot=num_fewshot, fewshot_data=fewshot))
         results[engine] = adapter.evaluate(EvalContext(bundle, batch_size=3), adapter.load())
     ours, theirs = results["gemkit"].items, results["lm-eval"].items
     assert len(ours) == len(theirs) == 6
+    assert all(row["lm_eval_same_prompt"] for row in theirs)
+    assert [len(r["fewshot_lines"]) for r in ours] == [num_fewshot] * 6
+    if num_fewshot:  # the draws vary across items (a walk of one generator, not one fixed pair of shots)
+        assert len({tuple(r["fewshot_lines"]) for r in ours}) > 1
+        assert all(1 <= line <= 5 for r in ours for line in r["fewshot_lines"])
     assert [r["generation"] for r in ours] == [r["generation"] for r in theirs]
     assert len({r["generation"] for r in ours}) > 1 and any(r["flexible"] != "[invalid]" for r in ours)
     for row in theirs:
@@ -50,6 +60,7 @@ def test_gsm8k_gemkit_and_lm_eval_agree_item_by_item(tokenizer, assets):
         assert row["correct"] == row["lm_eval_strict_match"]["exact_match"]
         assert row["correct_flexible"] == row["lm_eval_flexible_extract"]["exact_match"]
     assert results["gemkit"].metrics == results["lm-eval"].metrics
+    assert results["gemkit"].conventions["num_fewshot"] == results["lm-eval"].conventions["num_fewshot"] == num_fewshot
 
 
 def test_math_and_truthfulqa_end_to_end(tiny_bundle, assets, tmp_path):

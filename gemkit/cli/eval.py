@@ -1,4 +1,4 @@
-"""``gemkit eval --benchmark NAME --model M|CHECKPOINT [--data PATH] [--limit N] --out DIR``.
+"""``gemkit eval --benchmark NAME --model M|CHECKPOINT [--data PATH] [--limit N] [--num-fewshot K] --out DIR``.
 
 Prints a table and writes ``metrics.json`` (aggregate, conventions) and ``items.jsonl`` (one row
 per item) atomically.
@@ -23,6 +23,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--ref-model", help="Reference model for implicit rewards (default: base with adapters off).")
     parser.add_argument("--data", help="Local file in the benchmark's upstream schema (JSONL/JSON/CSV/Parquet, .gz).")
     parser.add_argument("--limit", type=int, help="Items to evaluate (seeded sample).")
+    parser.add_argument("--num-fewshot", type=int, metavar="K",
+                        help="Solved examples shown as earlier chat turns before each question (gsm8k, math, "
+                             "truthfulqa; default 0).")
+    parser.add_argument("--fewshot-data", metavar="PATH",
+                        help="Local file of few-shot examples in the upstream schema (gsm8k, math; default: the "
+                             "Hub's train split; truthfulqa draws from the evaluated file).")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="A benchmark option; repeatable.")
     parser.add_argument("--judge", help="Judge plugin for judged benchmarks (mt-bench): local, openai, ...")
     parser.add_argument("--judge-endpoint", help="Base URL of an OpenAI-compatible judge API (key from $OPENAI_API_KEY "
@@ -43,7 +49,7 @@ def _load(spec: str, device: str, task: str = "causal-lm") -> Any:
 
 def benchmark_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = dict(parse_key_values(args.set))
-    for key in ("data", "limit", "judge"):
+    for key in ("data", "limit", "num_fewshot", "fewshot_data", "judge"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     judge_options = {k: v for k, v in (("endpoint", args.judge_endpoint), ("model", args.judge_model),

@@ -5,6 +5,12 @@ or the ``answer`` field when present, as in MATH-500). The model answers greedil
 instruction to box its final answer; the prediction is the last boxed expression (else the text
 after ``Final Answer:``) and is correct when it equals the gold answer after
 :func:`gemkit.evaluation.extract.normalise_math`. Accuracy per ``subject`` (or ``type``) too.
+
+Zero-shot by default. With ``num_fewshot=k`` each problem follows k solved problems as earlier
+chat turns (user problem / assistant the full ``solution``, whose last ``\\boxed{}`` is what the
+extractor reads), drawn by :mod:`gemkit.evaluation.fewshot` from the MATH training split
+(``DigitalLearningGmbH/MATH-lighteval``, config ``default``, split ``train``: MATH-500 has only a
+test split and its problems come from MATH's test set, so train never overlaps it) or ``fewshot_data``.
 """
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ import gemkit
 from gemkit.errors import ConfigError, DataError
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.extract import last_boxed, math_answer, math_match, normalise_math
-from gemkit.evaluation.loading import DataOptions, Source, load_rows, row_id, text_field
+from gemkit.evaluation.fewshot import FewShotOptions, draw_shots, fewshot_conventions, load_pool, with_shots
+from gemkit.evaluation.loading import Source, load_rows, row_id, text_field
 from gemkit.evaluation.preference import per_subset
 from gemkit.evaluation.results import BenchmarkResult, mean
 from gemkit.generation import SamplingConfig, generate
@@ -24,10 +31,11 @@ SYSTEM = "Solve the problem step by step. Put the final answer inside \\boxed{}.
 
 
 @dataclass
-class MathConfig(DataOptions):
+class MathConfig(FewShotOptions):
     max_new_tokens: int = field(default=512, metadata={"help": "Answer length budget (greedy)."})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
@@ -37,9 +45,11 @@ class Math:
     description = "MATH (default MATH-500): greedy answers, last \\boxed{} vs gold after normalisation."
     Config = MathConfig
     source = Source("HuggingFaceH4/MATH-500", None, "test", ("problem", "solution"))
+    fewshot_source = Source("DigitalLearningGmbH/MATH-lighteval", "default", "train", ("problem", "solution"))
 
     def __init__(self, config: MathConfig):
         self.config = config
+        self.fewshot_where = ""
 
     def load(self) -> list[dict[str, Any]]:
         where = self.config.data or self.source.hub_id
@@ -52,20 +62,41 @@ class Math:
                                 field="solution")
             items.append({"id": row_id(row, "unique_id", line), "problem": text_field(row, "problem", where, line),
                           "gold": gold, "subset": str(row.get("subject") or row.get("type") or "all")})
+        pool = self._fewshot_pool() if self.config.num_fewshot else []
+        draws = draw_shots(len(pool), [None] * len(items), self.config.num_fewshot, self.config.seed, self.fewshot_where)
+        for item, drawn in zip(items, draws):
+            item["fewshot_lines"] = [j + 1 for j in drawn]
+            item["shots"] = [pool[j] for j in drawn]
         return items
+
+    def _fewshot_pool(self) -> list[tuple[str, str]]:
+        """(problem, solution) of every few-shot row; a solution must box its answer, as the model is asked to."""
+        self.fewshot_where, rows = load_pool(self.fewshot_source, self.config)
+        pool = []
+        for line, row in enumerate(rows, 1):
+            solution = text_field(row, "solution", self.fewshot_where, line)
+            if last_boxed(solution) is None:
+                raise DataError(self.fewshot_where, "a few-shot solution must end in a \\boxed{} answer", line=line,
+                                field="solution")
+            pool.append((text_field(row, "problem", self.fewshot_where, line), solution))
+        return pool
 
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
         sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
-        out = generate(ctx.bundle.model, ctx.bundle.tokenizer, [it["problem"] for it in items], sampling=sampling,
-                       system=SYSTEM, batch_size=ctx.batch_size)
+        prompts = [with_shots(it["shots"], it["problem"]) for it in items]
+        out = generate(ctx.bundle.model, ctx.bundle.tokenizer, prompts, sampling=sampling, system=SYSTEM,
+                       batch_size=ctx.batch_size)
         rows = []
         for item, text in zip(items, out.texts):
             prediction = math_answer(text)
             rows.append({"id": item["id"], "subset": item["subset"], "correct": float(math_match(prediction, item["gold"])),
                          "prediction": prediction, "prediction_normalised": normalise_math(prediction),
-                         "gold": item["gold"], "generation": text})
+                         "gold": item["gold"], "fewshot_lines": item["fewshot_lines"], "generation": text})
         metrics = {"accuracy": mean([r["correct"] for r in rows])}
-        conventions = {"system_prompt": SYSTEM, "num_fewshot": 0, "chat_template": True, "decoding": "greedy",
+        conventions = {"system_prompt": SYSTEM,
+                       **fewshot_conventions(self.config.num_fewshot, self.fewshot_where, self.config.seed,
+                                             "full solution (its last \\boxed{} is the answer)"),
+                       "chat_template": True, "decoding": "greedy",
                        "max_new_tokens": self.config.max_new_tokens,
                        "extraction": "last \\boxed{}, else text after 'Final Answer:'",
                        "match": "string equality after gemkit.evaluation.extract.normalise_math"}

@@ -8,10 +8,18 @@
   punctuation or articles, collapsed spaces), equals a normalised ``correct_answers`` entry or the
   ``best_answer``. ``em_incorrect`` is the same test against ``incorrect_answers``. TruthfulQA has no
   official exact-match metric; this definition is ours (docs/metrics.md).
+
+Zero-shot by default. With ``num_fewshot=k`` each question follows k other questions of the same
+file as earlier chat turns (user question / assistant its true answer: the MC1 true choice for
+MC, ``best_answer`` for EM). TruthfulQA has a single split, so the shots come from the evaluated
+file itself, drawn from all of its rows (not only the ``--limit`` sample) minus the evaluated row
+(:mod:`gemkit.evaluation.fewshot`). This is not lm-eval's TruthfulQA prompt, which prepends a
+fixed six-question QA primer.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +27,8 @@ import gemkit
 from gemkit.errors import ConfigError, DataError
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.extract import first_sentence, normalise_short_answer
-from gemkit.evaluation.loading import DataOptions, Source, load_rows
+from gemkit.evaluation.fewshot import check_num_fewshot, draw_shots, fewshot_conventions, with_shots
+from gemkit.evaluation.loading import DataOptions, Source, load_rows, sample
 from gemkit.evaluation.preference import PreferenceScoring, sequence_rewards
 from gemkit.evaluation.results import BenchmarkResult, mean
 from gemkit.generation import SamplingConfig, generate
@@ -35,8 +44,11 @@ class TruthfulQAConfig(DataOptions):
         "help": "Local file in the 'generation' schema for EM (default: the Hub's generation config)."})
     parts: list[str] = field(default_factory=lambda: ["mc", "gen"], metadata={"help": "mc, gen or both (comma-separated)."})
     max_new_tokens: int = field(default=64, metadata={"help": "Answer length budget for EM (greedy)."})
+    num_fewshot: int = field(default=0, metadata={
+        "help": "Other questions of the same file (with their true answers) shown as earlier chat turns."})
 
     def __post_init__(self) -> None:
+        check_num_fewshot(self.num_fewshot)
         bad = sorted(set(self.parts) - {"mc", "gen"})
         if bad or not self.parts:
             raise ConfigError(f"parts must be a non-empty subset of mc,gen; got {','.join(self.parts)}")
@@ -64,17 +76,36 @@ class TruthfulQA:
         out: dict[str, list[dict[str, Any]]] = {"mc": [], "gen": []}
         if "mc" in self.config.parts:
             where = self.config.data or MC.hub_id
-            for line, row in load_rows(MC, self.config):
+
+            def multiple_choice(line: int, row: dict[str, Any]) -> dict[str, Any]:
                 mc1, mc2 = _targets(row["mc1_targets"], where, line, "mc1_targets"), \
                     _targets(row["mc2_targets"], where, line, "mc2_targets")
-                out["mc"].append({"id": f"mc-{line}", "question": row["question"], "mc1": mc1, "mc2": mc2})
+                true_choice = mc1[0][mc1[1].index(1)]
+                return {"id": f"mc-{line}", "question": row["question"], "mc1": mc1, "mc2": mc2, "true": true_choice}
+
+            out["mc"] = self._with_shots(MC, self.config, where, multiple_choice)
         if "gen" in self.config.parts:
             options = DataOptions(self.config.generation_data, self.config.limit, self.config.seed, self.config.split)
-            for line, row in load_rows(GEN, options):
-                correct = [row["best_answer"], *row["correct_answers"]]
-                out["gen"].append({"id": f"gen-{line}", "question": row["question"], "correct": correct,
-                                   "incorrect": list(row["incorrect_answers"])})
+
+            def generation(line: int, row: dict[str, Any]) -> dict[str, Any]:
+                return {"id": f"gen-{line}", "question": row["question"], "true": row["best_answer"],
+                        "correct": [row["best_answer"], *row["correct_answers"]],
+                        "incorrect": list(row["incorrect_answers"])}
+
+            out["gen"] = self._with_shots(GEN, options, options.data or GEN.hub_id, generation)
         return out
+
+    def _with_shots(self, source: Source, options: DataOptions, where: str,
+                    parse: Callable[[int, dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
+        """The ``--limit`` sample of the file's items, each with shots drawn from all the other rows."""
+        every = [parse(line, row) for line, row in load_rows(source, DataOptions(options.data, None, 0, options.split))]
+        keep = sample(list(range(len(every))), options.limit, options.seed)
+        draws = draw_shots(len(every), list(keep), self.config.num_fewshot, options.seed, where)
+        items = []
+        for own, drawn in zip(keep, draws):
+            items.append({**every[own], "fewshot_ids": [every[j]["id"] for j in drawn],
+                          "shots": [(every[j]["question"], every[j]["true"]) for j in drawn]})
+        return items
 
     def evaluate(self, ctx: EvalContext, items: dict[str, list[dict[str, Any]]]) -> BenchmarkResult:
         rows: list[dict[str, Any]] = []
@@ -88,8 +119,10 @@ class TruthfulQA:
             rows += gen_rows
             metrics["em"] = mean([r["correct"] for r in gen_rows])
             metrics["em_incorrect"] = mean([r["matches_incorrect"] for r in gen_rows])
-        conventions = {"mc": "sum log-likelihood of each choice as the assistant's reply (chat template), 0-shot; "
+        conventions = {"mc": "sum log-likelihood of each choice as the assistant's reply (chat template); "
                              "MC1 tie = wrong; MC2 = true probability mass",
+                       **fewshot_conventions(self.config.num_fewshot, "the evaluated file, minus the evaluated row",
+                                             self.config.seed, "true answer (MC1 true choice / best_answer)"),
                        "em": "normalised first sentence of the greedy answer == a normalised correct answer",
                        "decoding": "greedy", "max_new_tokens": self.config.max_new_tokens, "parts": self.config.parts}
         primary = "mc1" if "mc1" in metrics else "em"
@@ -101,7 +134,7 @@ class TruthfulQA:
         prompts, responses = [], []
         for item in items:
             for choice in item["mc1"][0] + item["mc2"][0]:
-                prompts.append(item["question"])
+                prompts.append(with_shots(item["shots"], item["question"]))
                 responses.append(choice)
         loglik = sequence_rewards(ctx, prompts, responses, PreferenceScoring(beta=1.0, reference="none"))
         rows, offset = [], 0
@@ -115,13 +148,13 @@ class TruthfulQA:
             probs = [math.exp(s - top) for s in s2]  # shift by the max: the ratio is unchanged, no underflow
             rows.append({"id": item["id"], "part": "mc", "correct": float(best_true > best_false),
                          "mc2": sum(p for p, lab in zip(probs, l2) if lab) / sum(probs),
-                         "loglik_mc1": s1, "loglik_mc2": s2})
+                         "loglik_mc1": s1, "loglik_mc2": s2, "fewshot_ids": item["fewshot_ids"]})
         return rows
 
     def _generation(self, ctx: EvalContext, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
-        out = generate(ctx.bundle.model, ctx.bundle.tokenizer, [it["question"] for it in items], sampling=sampling,
-                       batch_size=ctx.batch_size)
+        prompts = [with_shots(it["shots"], it["question"]) for it in items]
+        out = generate(ctx.bundle.model, ctx.bundle.tokenizer, prompts, sampling=sampling, batch_size=ctx.batch_size)
         rows = []
         for item, text in zip(items, out.texts):
             answer = normalise_short_answer(first_sentence(text))
@@ -129,7 +162,7 @@ class TruthfulQA:
             incorrect = {normalise_short_answer(a) for a in item["incorrect"]}
             rows.append({"id": item["id"], "part": "gen", "correct": float(answer in correct),
                          "matches_incorrect": float(answer in incorrect), "answer_normalised": answer,
-                         "generation": text})
+                         "fewshot_ids": item["fewshot_ids"], "generation": text})
         return rows
 
 

@@ -112,6 +112,14 @@ def gsm8k() -> None:
         rows.append({"question": f"Mira has {a} boxes with {b} crayons in each box. How many crayons does she have?",
                      "answer": f"Mira has {a} boxes of {b} crayons, so {a} * {b} = <<{a}*{b}={a * b}>>{a * b} crayons.\n#### {a * b}"})
     jsonl("gsm8k.jsonl", rows)
+    # the few-shot pool: 'train'-split rows (a different problem shape, so a shot is never an item)
+    train = []
+    for i in range(5):
+        start, spent = 20 + 5 * i, 3 + i
+        train.append({"question": f"Tom had {start} dollars and spent {spent} dollars on lunch. How many dollars are left?",
+                      "answer": f"Tom has {start} - {spent} = <<{start}-{spent}={start - spent}>>{start - spent} dollars left."
+                                f"\n#### {start - spent}"})
+    jsonl("gsm8k_train.jsonl", train)
 
 
 def math() -> None:
@@ -126,6 +134,10 @@ def math() -> None:
          "answer": "7", "subject": "Algebra", "level": 1, "unique_id": "test/algebra/4.json"},
     ]
     jsonl("math.jsonl", rows)
+    # the few-shot pool in the MATH training schema (problem, level, type, solution; no answer field)
+    train = [{"problem": f"What is ${a} \\times {b}$?", "level": "Level 1", "type": "Prealgebra",
+              "solution": f"Multiplying gives ${a} \\times {b} = \\boxed{{{a * b}}}$."} for a, b in [(2, 3), (4, 5), (6, 7)]]
+    jsonl("math_train.jsonl", train)
 
 
 def truthfulqa() -> None:
