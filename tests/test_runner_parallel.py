@@ -1,6 +1,7 @@
 """`gemkit bench --devices`: cells in parallel worker processes give the serial run's results; bad
 device lists are ConfigErrors that say what was expected."""
 import json
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -20,6 +21,18 @@ def _config(out, **overrides):
     return BenchConfig(**options)
 
 
+@contextmanager
+def torch_threads(count):
+    """The serial reference uses a worker's thread count: float reductions may differ in the last
+    bits between thread counts, and the comparison is about the runner, not about BLAS."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _results(run_dir):
     """Per cell: metrics and the per-item rows of every benchmark (timings left out)."""
     return {r["cell_id"]: {name: (b["metrics"], (run_dir / "cells" / r["cell_id"] / b["items"]).read_text())
@@ -29,7 +42,8 @@ def _results(run_dir):
 def test_two_cpu_workers_give_the_serial_results(tmp_path):
     """base + sega + dpo on two CPU workers: the same cell ids, metrics and item rows as one at a time,
     each cell renamed into cells/ once, and the manifest (written by the parent) lists all three."""
-    serial = run_bench(_config(tmp_path / "serial", benchmarks=["arithmetic-pref"]), progress=False)
+    with torch_threads(threads_per_worker(2)):
+        serial = run_bench(_config(tmp_path / "serial", benchmarks=["arithmetic-pref"]), progress=False)
     seen = []
     parallel = run_bench(_config(tmp_path / "parallel", benchmarks=["arithmetic-pref"], device="auto",
                                  devices=["cpu", "cpu"]),

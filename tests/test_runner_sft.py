@@ -3,6 +3,9 @@ for every other cell of the same (shots, seed)."""
 import json
 
 from gemkit.runner.bench import BenchConfig, load_cells, plan_cells, read_items, run_bench
+from gemkit.runner.parallel import threads_per_worker
+
+from test_runner_parallel import torch_threads
 
 
 def _config(out, assets, **overrides):
@@ -60,7 +63,8 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
       win rate (0 + ½·2) / 2 = 0.5;
     - base is shared by every (shots, seed), so it has no SFT baseline and says so (failed, never a number);
     - on two CPU workers dpo waits for the SFT cell, and every result equals the serial run's."""
-    out = run_bench(_config(tmp_path / "serial", assets), progress=False)
+    with torch_threads(threads_per_worker(2)):
+        out = run_bench(_config(tmp_path / "serial", assets), progress=False)
     cells = {r["method"]: r for r in load_cells(out)}
     assert sorted(cells) == ["base", "dpo", "sft"] and cells["sft"]["train"]["steps"] == 1
     sft_id = cells["sft"]["cell_id"]
