@@ -1,6 +1,7 @@
 """`gemkit bench --devices`: cells in parallel worker processes give the serial run's results; bad
 device lists are ConfigErrors that say what was expected."""
 import json
+import os
 from contextlib import contextmanager
 
 import pytest
@@ -9,8 +10,8 @@ import torch
 from gemkit.cli import build_parser
 from gemkit.cli.bench import resolve
 from gemkit.errors import ConfigError
-from gemkit.runner.bench import WORK, BenchConfig, load_cells, run_bench
-from gemkit.runner.parallel import parse_devices, threads_per_worker
+from gemkit.runner.bench import WORK, BenchConfig, Cell, failed_record, load_cells, run_bench
+from gemkit.runner.parallel import Task, parse_devices, run_parallel, threads_per_worker
 
 
 def _config(out, **overrides):
@@ -68,6 +69,25 @@ def test_resume_with_devices_skips_finished_cells(tmp_path):
     run_bench(_config(tmp_path / "run", **one, device="auto", devices=["cpu", "cpu"]), resume=True,
               on_cell_done=ran.append, progress=False)
     assert ran == [] and stamps() == before and len(before) == 1
+
+
+class DiesInTheWorker(Cell):
+    """A cell that kills the worker process that receives it (unpickling happens only there)."""
+
+    def __setstate__(self, state):
+        os._exit(3)
+
+
+def test_a_dead_worker_fails_only_its_cell_and_a_fresh_one_takes_the_device(tmp_path):
+    """Two cells on one device, each killing its worker: both are recorded as failed with the exit
+    code, in order, so the second ran on a fresh worker after the first one died."""
+    tasks = [Task(DiesInTheWorker("dpo", 4, seed, {"seed": seed}), tmp_path / str(seed)) for seed in (0, 1)]
+    done = []
+    run_parallel(tasks, ["cpu"], BenchConfig(), [], ready=lambda task, unfinished: True,
+                 on_start=lambda task, device: None, on_done=lambda task, record: done.append(record),
+                 on_crash=lambda task, message, wall_s: failed_record(task.cell, message, wall_s))
+    assert [r["cell_id"] for r in done] == [t.cell.cell_id for t in tasks]
+    assert all(r["status"] == "failed" and "on cpu exited with code 3" in r["error"] for r in done)
 
 
 def test_device_entries_are_normalised():

@@ -151,7 +151,9 @@ def run_parallel(tasks: list[Task], devices: list[str], config: Any, pairs: list
                         task, wall = worker.task, time.perf_counter() - worker.started
                         message = (f"the worker process on {worker.device} exited with code "
                                    f"{worker.process.exitcode} while running this cell (killed for memory?)")
-                        workers[i] = _Worker(ctx, worker.device, threads, config, pairs, results)
+                        worker.task = None
+                        if waiting:  # a fresh worker takes the device for the cells still to run
+                            workers[i] = _Worker(ctx, worker.device, threads, config, pairs, results)
                         unfinished.discard(task.cell.cell_id)
                         on_done(task, on_crash(task, message, wall))
                 continue
