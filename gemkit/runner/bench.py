@@ -248,7 +248,7 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
     :func:`_sft_checkpoint`); the record's ``baselines`` says which cell that was.
 
     A failing benchmark is recorded in its own entry and the others still run; an exception in
-    training propagates to :func:`run_bench`, which records the whole cell as failed.
+    training propagates to :func:`execute_cell`, which records the whole cell as failed.
     """
     from gemkit.evaluation import evaluate
     from gemkit.models import LoraSpec, ModelSpec, load_model
@@ -256,7 +256,7 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
 
     started = time.perf_counter()
     train_info, checkpoint = None, None
-    with PeakMemory() as peak:
+    with PeakMemory(device=config.device) as peak:
         if cell.method == "base":
             bundle = load_model(ModelSpec(name=config.model, device=config.device))
         else:
@@ -283,7 +283,7 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
         train_info["peak_mem_mb"] = peak.peak_mb  # the training part only
     benchmarks: dict[str, Any] = {}
     baselines: dict[str, Any] = {}
-    with PeakMemory() as eval_peak:
+    with PeakMemory(device=config.device) as eval_peak:
         for name in config.benchmarks:
             try:
                 options = config._benchmark_options(name)
@@ -377,15 +377,18 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
             shutil.rmtree(work)  # a killed attempt with nothing to resume from: start the cell afresh
         work.mkdir(parents=True, exist_ok=True)
         tasks.append(Task(cell, work))
-    running: dict[str, str] = {}
+    running: dict[str, str] = {}  # cell id -> "worker method shots seed", shown after the bar
 
-    def started(task: Task, device: str) -> None:
-        running[device if len(config.devices) > 1 else ""] = f"{task.cell.method} shots={task.cell.shots} seed={task.cell.seed}"
-        bar.set_postfix_str(" | ".join(f"{d} {what}".strip() for d, what in running.items()))
+    def started(task: Task, worker: str) -> None:
+        cell = task.cell
+        running[cell.cell_id] = f"{worker} {cell.method} shots={cell.shots} seed={cell.seed}".strip()
+        bar.set_postfix_str(" | ".join(running.values()))
 
     def finished(task: Task, record: dict[str, Any]) -> None:
         """Parent only: the one rename into cells/, the manifest, the summary line."""
         _finish(task.work, out / "cells" / task.cell.cell_id, record)
+        running.pop(task.cell.cell_id, None)
+        bar.set_postfix_str(" | ".join(running.values()), refresh=False)
         _record_in_manifest(manifest, record)
         atomic_write_json(manifest_path, manifest)
         bar.update()
@@ -401,7 +404,7 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
     else:
         serial = replace(config, device=devices[0], devices=[]) if devices else config
         for task in tasks:  # planned order: every SFT cell before the cells compared against it
-            started(task, serial.device)
+            started(task, "")
             finished(task, execute_cell(task.cell, serial, pairs, task.work, progress=progress))
     bar.close()
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")

@@ -78,6 +78,9 @@ def _worker_main(device: str, threads: int, config: Any, pairs: list, tasks: Any
     from gemkit.runner.bench import execute_cell
 
     torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        # the current device is what peak-memory statistics and stray allocations default to
+        torch.cuda.set_device(device)
     config = replace(config, device=device, devices=[])
     while True:
         task = tasks.get()
@@ -88,8 +91,8 @@ def _worker_main(device: str, threads: int, config: Any, pairs: list, tasks: Any
 
 
 class _Worker:
-    def __init__(self, ctx: Any, device: str, threads: int, config: Any, pairs: list, results: Any):
-        self.device = device
+    def __init__(self, ctx: Any, device: str, label: str, threads: int, config: Any, pairs: list, results: Any):
+        self.device, self.label = device, label
         self.tasks = ctx.Queue()
         self.process = ctx.Process(target=_worker_main, args=(device, threads, config, pairs, self.tasks, results),
                                    name=f"gemkit-bench-{device}", daemon=True)
@@ -119,6 +122,7 @@ def run_parallel(tasks: list[Task], devices: list[str], config: Any, pairs: list
                  on_crash: Callable[[Task, str, float], dict[str, Any]]) -> None:
     """Run ``tasks`` on one worker per device until all are done.
 
+    ``on_start(task, label)`` names the worker (its device, numbered when repeated: ``cpu#1``).
     ``ready(task, unfinished_ids)`` says whether a task may start while the cells in
     ``unfinished_ids`` are still to finish (a cell that needs the SFT checkpoint waits for it).
     ``on_done(task, record)`` runs in this process for every finished cell, in finishing order;
@@ -128,7 +132,9 @@ def run_parallel(tasks: list[Task], devices: list[str], config: Any, pairs: list
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     threads = threads_per_worker(len(devices))
-    workers = [_Worker(ctx, d, threads, config, pairs, results) for d in devices]
+    # a repeated device (cpu, cpu) gets a numbered label, so progress can tell its workers apart
+    labels = [f"{d}#{i}" if devices.count(d) > 1 else d for i, d in enumerate(devices)]
+    workers = [_Worker(ctx, d, label, threads, config, pairs, results) for d, label in zip(devices, labels)]
     waiting = list(tasks)
     unfinished = {t.cell.cell_id for t in tasks}
     clean = False
@@ -140,7 +146,7 @@ def run_parallel(tasks: list[Task], devices: list[str], config: Any, pairs: list
                     if task is not None:
                         waiting.remove(task)
                         worker.give(task)
-                        on_start(task, worker.device)
+                        on_start(task, worker.label)
             if all(w.task is None for w in workers):  # nothing running and nothing may start
                 raise RuntimeError(f"bench scheduler stalled: {[t.cell.cell_id for t in waiting]} wait on each other")
             try:
@@ -153,7 +159,7 @@ def run_parallel(tasks: list[Task], devices: list[str], config: Any, pairs: list
                                    f"{worker.process.exitcode} while running this cell (killed for memory?)")
                         worker.task = None
                         if waiting:  # a fresh worker takes the device for the cells still to run
-                            workers[i] = _Worker(ctx, worker.device, threads, config, pairs, results)
+                            workers[i] = _Worker(ctx, worker.device, worker.label, threads, config, pairs, results)
                         unfinished.discard(task.cell.cell_id)
                         on_done(task, on_crash(task, message, wall))
                 continue
