@@ -2,6 +2,7 @@
 for every other cell of the same (shots, seed)."""
 import json
 
+from gemkit.report.build import build_report
 from gemkit.runner.bench import BenchConfig, load_cells, plan_cells, read_items, run_bench
 from gemkit.runner.parallel import threads_per_worker
 
@@ -62,6 +63,7 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
       orders and returns the same letter twice (A,A or B,B: a tie) or tie: 0 wins, 0 losses, 2 ties,
       win rate (0 + ½·2) / 2 = 0.5;
     - base is shared by every (shots, seed), so it has no SFT baseline and says so (failed, never a number);
+    - the report has an SFT row (50.0 %) and shows the base model's mt-bench as FAILED;
     - on two CPU workers dpo waits for the SFT cell, and every result equals the serial run's."""
     with torch_threads(threads_per_worker(2)):
         out = run_bench(_config(tmp_path / "serial", assets), progress=False)
@@ -79,6 +81,11 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
     assert sft_metrics["win_rate"] == 0.5 and sft_metrics["win_rate_strict"] == 0.0
     base = cells["base"]["benchmarks"]["mt-bench"]
     assert base["status"] == "failed" and "base cell is shared" in base["error"]
+    rows = {}  # first table of the report: the results, one row per method
+    for line in (build_report(out, formats=("md",), with_figures=False) / "report.md").read_text().splitlines():
+        if line.startswith("| "):
+            rows.setdefault(line.split("|")[1].strip(), line)
+    assert "Supervised (SFT)" in rows and "50.0" in rows["Supervised (SFT)"] and "FAILED (" in rows["Base model"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["shared_cells"] == {"base": cells["base"]["cell_id"], "sft": {"shots=4,seed=0": sft_id},
                                         "sft_baseline_for": ["mt-bench"]}
