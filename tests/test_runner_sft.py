@@ -2,11 +2,12 @@
 for every other cell of the same (shots, seed)."""
 import json
 
+import pytest
+from test_runner_parallel import torch_threads
+
 from gemkit.report.build import build_report
 from gemkit.runner.bench import BenchConfig, load_cells, plan_cells, read_items, run_bench
 from gemkit.runner.parallel import threads_per_worker
-
-from test_runner_parallel import torch_threads
 
 
 def _config(out, assets, **overrides):
@@ -37,7 +38,7 @@ def test_sft_is_planned_once_per_shots_and_seed(assets):
     assert config._benchmark_options("mt-bench")["baseline"] == "sft"  # the bench default
 
 
-def test_include_sft_adds_the_row_without_a_baseline(assets):
+def test_include_sft_adds_the_row_without_a_baseline():
     cells = plan_cells(BenchConfig(include_sft=True), "data")
     assert [c.method for c in cells] == ["base", "sft", "sega", "dpo"] and all(c.baseline_cell is None for c in cells)
 
@@ -92,3 +93,13 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
     parallel = run_bench(_config(tmp_path / "parallel", assets, device="auto", devices=["cpu", "cpu"]),
                          progress=False)
     assert _results(parallel) == _results(out)
+
+
+def test_baseline_sft_outside_a_bench_run_says_what_to_pass(assets):
+    """`gemkit eval --benchmark mt-bench --set baseline=sft` has no SFT cell to fill it in."""
+    from gemkit.builtin.benchmarks.mt_bench import MTBench, MTBenchConfig
+    from gemkit.errors import ConfigError
+
+    adapter = MTBench(MTBenchConfig(data=str(assets / "benchmarks" / "mt_bench.jsonl"), baseline="sft"))
+    with pytest.raises(ConfigError, match="filled in by gemkit bench .* pass the SFT checkpoint directory"):
+        adapter.baseline_answers(None, adapter.load())

@@ -134,7 +134,7 @@ def run_parallel(tasks: list[Task], devices: list[str], config: Any, pairs: list
     threads = threads_per_worker(len(devices))
     # a repeated device (cpu, cpu) gets a numbered label, so progress can tell its workers apart
     labels = [f"{d}#{i}" if devices.count(d) > 1 else d for i, d in enumerate(devices)]
-    workers = [_Worker(ctx, d, label, threads, config, pairs, results) for d, label in zip(devices, labels)]
+    workers = [_Worker(ctx, d, label, threads, config, pairs, results) for d, label in zip(devices, labels, strict=True)]
     waiting = list(tasks)
     unfinished = {t.cell.cell_id for t in tasks}
     clean = False

@@ -62,7 +62,7 @@ def answer_turns(bundle: Any, items: list[dict[str, Any]], max_new_tokens: int, 
             histories[i].append({"role": "user", "content": items[i]["turns"][turn]})
         out = generate(bundle.model, bundle.tokenizer, [histories[i] for i in active], sampling=sampling,
                        batch_size=batch_size)
-        for i, text in zip(active, out.texts):
+        for i, text in zip(active, out.texts, strict=True):
             histories[i].append({"role": "assistant", "content": text})
             answers[i].append(text)
     return answers
@@ -121,7 +121,7 @@ class MTBench:
         answers = answer_turns(ctx.bundle, items, self.config.max_new_tokens, ctx.batch_size)
         baseline, baseline_name = self.baseline_answers(ctx, items)
         rows = []
-        for item, mine, theirs in zip(items, answers, baseline):
+        for item, mine, theirs in zip(items, answers, baseline, strict=True):
             question, answer = conversation_text(item["turns"], mine)
             _, reference = conversation_text(item["turns"], theirs)
             outcome, first, second = both_orders(judge, question, answer, reference)
