@@ -32,9 +32,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--limit", type=int, help="Items per benchmark.")
     parser.add_argument("--scorer", help="Scorer plugin for sega (default entropy).")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N.")
+    parser.add_argument("--devices", help="Run independent cells in parallel, one worker process per entry: CUDA "
+                                          "indices (0,1,...) or cpu (may repeat, e.g. cpu,cpu).")
     parser.add_argument("--out", help="Run directory (default runs/bench).")
     parser.add_argument("--baseline", default="dpo", help="Method the paired tests compare against.")
     parser.add_argument("--no-base", action="store_true", help="Skip evaluating the untrained base model.")
+    parser.add_argument("--include-sft", action="store_true",
+                        help="Also train sft once per (shots, seed) and report it as its own row (implied by "
+                             "--methods sft and by mt-bench, whose baseline it is).")
     parser.add_argument("--resume", action="store_true", help="Skip finished cells of an existing run.")
     parser.add_argument("-c", "--config", help="YAML with the same keys (methods, benchmarks, shots, …); flags win.")
     parser.set_defaults(handler=run)
@@ -57,7 +62,8 @@ def resolve(args: argparse.Namespace) -> BenchConfig:
              "model": args.model, "train": args.train, "steps": args.steps, "batch_size": args.batch_size,
              "lr": args.lr, "lora_r": args.lora_r, "limit": args.limit, "scorer": args.scorer, "device": args.device,
              "out": args.out, "shots": args.shots and _csv(args.shots), "seeds": args.seeds and _csv(args.seeds),
-             "include_base": False if args.no_base else None}
+             "devices": args.devices and _csv(args.devices),
+             "include_base": False if args.no_base else None, "include_sft": True if args.include_sft else None}
     values.update({k: v for k, v in flags.items() if v is not None})
     where = f"bench config ({args.config})" if args.config else "bench config"
     return config_from_dict(BenchConfig, values, where=where)

@@ -14,6 +14,15 @@ A cell id ends with a hash of its config, the training-data fingerprint and the 
 again). A cell only appears under
 ``cells/`` complete (one directory rename), so a killed run continues with nothing lost or
 duplicated. The base model is one cell shared by every method.
+
+The SFT model is a cell per (shots, seed), trained once (objective ``sft`` on the chosen
+responses) and shared: it is planned when ``sft`` is a method, when ``include_sft`` is set, or
+when a benchmark compares against it (mt-bench's ``baseline``, which is ``sft`` by default in a
+bench run). Every other cell of the same (shots, seed) names it as ``baseline_cell`` (part of its
+hash) and gives mt-bench that checkpoint as the baseline; it only starts once the SFT cell has
+finished. With ``devices`` listed, independent cells run in parallel (:mod:`gemkit.runner.parallel`);
+results equal the serial run's, since every cell seeds itself and the parent alone writes
+``cells/`` and the manifest.
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +43,7 @@ from gemkit.errors import ConfigError, GemkitError
 from gemkit.io import atomic_write_json, read_jsonl
 from gemkit.registry import registry
 from gemkit.runner.manifest import code_version, git_commit, hardware, package_versions
+from gemkit.runner.parallel import Task, parse_devices, run_parallel
 from gemkit.runner.resources import PeakMemory
 
 #: steps and records per step where a method differs from the defaults (16 steps of 4 records):
@@ -43,6 +53,10 @@ DEFAULT_STEPS = {"sega": 12}
 DEFAULT_BATCH = {"sega": 2}
 WORK = ".work"
 NEEDS_RM = "needs reward_model"
+SFT = "sft"
+#: benchmarks whose ``baseline`` option a bench run sets to ``sft`` unless the user chose one:
+#: the GEM paper reports MT-Bench win rates against the SFT model.
+SFT_BASELINE_BY_DEFAULT = ("mt-bench",)
 
 
 def trains_reward_model(config: BenchConfig, method: str) -> bool:
@@ -69,6 +83,12 @@ class BenchConfig:
     limit: int | None = field(default=None, metadata={"help": "Items per benchmark (default: each benchmark's own)."})
     scorer: str | None = field(default=None, metadata={"help": "Scorer for sega (default entropy)."})
     include_base: bool = field(default=True, metadata={"help": "Also evaluate the untrained base model."})
+    include_sft: bool = field(default=False, metadata={
+        "help": "Also train sft on the chosen responses once per (shots, seed) and evaluate it as its own row "
+                "(implied when sft is a method or a benchmark's baseline is sft)."})
+    devices: list[str | int] = field(default_factory=list, metadata={
+        "help": "Run independent cells in parallel, one worker per entry: CUDA indices (0,1) or cpu (may repeat). "
+                "Empty: one cell at a time on --device."})
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict,
                                                       metadata={"help": "Objective options per method."})
     benchmark_options: dict[str, dict[str, Any]] = field(default_factory=dict,
@@ -107,6 +127,14 @@ class BenchConfig:
             problems.append("seeds must name at least one seed, e.g. [1, 2, 3]")
         if self.steps is not None and self.steps < 1:
             problems.append(f"steps must be >= 1, got {self.steps}")
+        if self.devices:
+            try:
+                parse_devices(self.devices)
+            except ConfigError as exc:
+                problems += exc.problems
+            if self.device != "auto":
+                problems.append(f"devices {self.devices} and device {self.device!r} both given: devices places "
+                                "every worker itself; drop device (or set it to auto)")
         if problems:
             raise ConfigError(problems)
 
@@ -122,7 +150,16 @@ class BenchConfig:
         options = dict(self.benchmark_options.get(name, {}))
         if self.limit is not None:
             options["limit"] = self.limit
+        if registry("benchmark").get(name).name in SFT_BASELINE_BY_DEFAULT:
+            options.setdefault("baseline", SFT)
         return options
+
+    def sft_baseline_benchmarks(self) -> list[str]:
+        """Benchmarks compared against the SFT model of the same (shots, seed)."""
+        return [name for name in self.benchmarks if self._benchmark_options(name).get("baseline") == SFT]
+
+    def needs_sft(self) -> bool:
+        return SFT in self.methods or self.include_sft or bool(self.sft_baseline_benchmarks())
 
 
 @dataclass
@@ -131,6 +168,11 @@ class Cell:
     shots: int
     seed: int
     config: dict[str, Any]
+
+    @property
+    def baseline_cell(self) -> str | None:
+        """The SFT cell whose checkpoint this cell's mt-bench compares against (None: no such benchmark)."""
+        return self.config.get("baseline_cell")
 
     @property
     def cell_id(self) -> str:
@@ -147,36 +189,74 @@ def data_fingerprint(pairs: list[PreferencePair]) -> str:
 
 
 def plan_cells(config: BenchConfig, fingerprint: str) -> list[Cell]:
-    """The base cell (shared by every method), then method × shots × seed."""
+    """The base cell (shared by every method), the SFT cells (when needed), then method × shots × seed.
+
+    The SFT cells come first so that, run in order, each is finished before the cells that
+    compare against it.
+    """
     shared = {"model": config.model, "benchmarks": {b: config._benchmark_options(b) for b in config.benchmarks},
               "code": code_version(), "max_length": config.max_length}
     cells = []
     if config.include_base:  # untrained: its result does not depend on the training data
         cells.append(Cell("base", 0, 0, {**shared, "method": "base"}))
-    for method in config.methods:
+
+    def trained(method: str, shots: int, seed: int, extra: dict[str, Any]) -> Cell:
+        return Cell(method, shots, seed, {
+            **shared, "data": fingerprint, "method": method, "shots": shots, "seed": seed,
+            "steps": config.steps or DEFAULT_STEPS.get(method, 16),
+            "batch_size": config.batch_size or DEFAULT_BATCH.get(method, 4), "lr": config.lr,
+            "lora_r": config.lora_r, "options": config._method_options(method), **extra})
+
+    sft_cells = {}
+    if config.needs_sft():
         for shots in config.shots:
             for seed in config.seeds:
-                cells.append(Cell(method, shots, seed, {
-                    **shared, "data": fingerprint, "method": method, "shots": shots, "seed": seed,
-                    "steps": config.steps or DEFAULT_STEPS.get(method, 16),
-                    "batch_size": config.batch_size or DEFAULT_BATCH.get(method, 4), "lr": config.lr,
-                    "lora_r": config.lora_r, "options": config._method_options(method)}))
+                sft_cells[shots, seed] = trained(SFT, shots, seed, {})
+        cells += sft_cells.values()
+    compares_with_sft = bool(config.sft_baseline_benchmarks())
+    for method in config.methods:
+        if method == SFT:
+            continue
+        for shots in config.shots:
+            for seed in config.seeds:
+                extra = {"baseline_cell": sft_cells[shots, seed].cell_id} if compares_with_sft else {}
+                cells.append(trained(method, shots, seed, extra))
     return cells
 
 
-def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_dir: Path) -> dict[str, Any]:
+def _sft_checkpoint(cell: Cell, config: BenchConfig, own_checkpoint: Path | None) -> Path:
+    """The SFT checkpoint ``cell`` is compared against: its own for the SFT cell, else its baseline cell's."""
+    if cell.method == "base":
+        raise ConfigError("baseline=sft compares each trained model with the SFT model of its (shots, seed); the "
+                          "base cell is shared by all of them, so it has none. Set the benchmark's baseline to a "
+                          "checkpoint to compare the base model with it")
+    if cell.method == SFT:
+        assert own_checkpoint is not None
+        return own_checkpoint
+    path = Path(config.out) / "cells" / str(cell.baseline_cell) / "train" / "checkpoint"
+    if not (path / "gemkit.json").is_file():
+        raise ConfigError(f"baseline=sft: the SFT cell {cell.baseline_cell} did not finish with a checkpoint "
+                          f"(expected {path}); see its result.json")
+    return path
+
+
+def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_dir: Path, *,
+             progress: bool = True) -> dict[str, Any]:
     """Train (unless base), evaluate on every benchmark, return the ``result.json`` record.
 
+    A benchmark whose baseline is ``sft`` gets the SFT checkpoint of the same (shots, seed) (see
+    :func:`_sft_checkpoint`); the record's ``baselines`` says which cell that was.
+
     A failing benchmark is recorded in its own entry and the others still run; an exception in
-    training propagates to :func:`run_bench`, which records the whole cell as failed.
+    training propagates to :func:`execute_cell`, which records the whole cell as failed.
     """
     from gemkit.evaluation import evaluate
     from gemkit.models import LoraSpec, ModelSpec, load_model
     from gemkit.train import TrainConfig, load_trained, train
 
     started = time.perf_counter()
-    train_info = None
-    with PeakMemory() as peak:
+    train_info, checkpoint = None, None
+    with PeakMemory(device=config.device) as peak:
         if cell.method == "base":
             bundle = load_model(ModelSpec(name=config.model, device=config.device))
         else:
@@ -188,41 +268,59 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
             reward_model = None
             if trains_reward_model(config, cell.method):  # RM + PPO: the reward model is part of the method
                 rm = train(TrainConfig(method="rm", out=str(cell_dir / "rm"), objective=config.method_options.get(
-                    "rm", {}), **common), subset, resume=(cell_dir / "rm" / "resume").exists())
+                    "rm", {}), **common), subset, resume=(cell_dir / "rm" / "resume").exists(), progress=progress)
                 options["reward_model"] = str(rm.checkpoint)
                 reward_model = {"wall_s": round(rm.wall_s, 2), "steps": rm.steps, "log": "rm/train_log.jsonl"}
             train_cfg = TrainConfig(method=cell.method, out=str(cell_dir / "train"), objective=options, **common)
-            result = train(train_cfg, subset, resume=(cell_dir / "train" / "resume").exists())
+            result = train(train_cfg, subset, resume=(cell_dir / "train" / "resume").exists(), progress=progress)
             shutil.copyfile(result.log_path, cell_dir / "train_log.jsonl")
             train_info = {"wall_s": round(result.wall_s, 2), "steps": result.steps, "log": "train_log.jsonl",
                           "skipped_batches": result.skipped_batches, "peak_mem_mb": peak.peak_mb,
                           "tensorboard": "train/tb", "reward_model": reward_model}
-            bundle = load_trained(result.checkpoint, device=config.device)
+            checkpoint = result.checkpoint
+            bundle = load_trained(checkpoint, device=config.device)
     if train_info is not None:
         train_info["peak_mem_mb"] = peak.peak_mb  # the training part only
     benchmarks: dict[str, Any] = {}
-    with PeakMemory() as eval_peak:
+    baselines: dict[str, Any] = {}
+    with PeakMemory(device=config.device) as eval_peak:
         for name in config.benchmarks:
             try:
-                outcome = evaluate(name, bundle, options=config._benchmark_options(name),
-                                   out_dir=cell_dir / "eval" / name, seed=cell.seed)
+                options = config._benchmark_options(name)
+                if options.get("baseline") == SFT:
+                    options["baseline"] = str(_sft_checkpoint(cell, config, checkpoint))
+                    baselines[name] = {"model": SFT, "cell_id": cell.cell_id if cell.method == SFT else cell.baseline_cell}
+                outcome = evaluate(name, bundle, options=options, out_dir=cell_dir / "eval" / name, seed=cell.seed)
                 items = cell_dir / "items" / f"{name}.jsonl"
                 items.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(cell_dir / "eval" / name / "items.jsonl", items)
                 benchmarks[name] = {**outcome.to_dict(), "error": None, "items": f"items/{name}.jsonl"}
+                if name in baselines:  # name the cell, not a path that moves when the cell is renamed
+                    benchmarks[name]["conventions"]["baseline"] = f"sft (cell {baselines[name]['cell_id']})"
             except Exception as exc:  # one failing benchmark (or plugin) must not sink the others
                 benchmarks[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                                     "traceback": traceback.format_exc(limit=8)}
     return {"cell_id": cell.cell_id, "method": cell.method, "shots": cell.shots, "seed": cell.seed, "status": "ok",
-            "error": None, "train": train_info, "benchmarks": benchmarks, "config": cell.config,
+            "error": None, "train": train_info, "benchmarks": benchmarks, "baselines": baselines,
+            "config": cell.config, "device": str(bundle.device),
             "wall_s": round(time.perf_counter() - started, 2), "peak_mem_mb": max(peak.peak_mb, eval_peak.peak_mb)}
 
 
-def _failed_record(cell: Cell, exc: BaseException, started: float) -> dict[str, Any]:
+def failed_record(cell: Cell, error: str, wall_s: float, tb: str | None = None) -> dict[str, Any]:
     return {"cell_id": cell.cell_id, "method": cell.method, "shots": cell.shots, "seed": cell.seed,
-            "status": "failed", "error": f"{type(exc).__name__}: {exc}", "train": None, "benchmarks": {},
-            "config": cell.config, "traceback": traceback.format_exc(limit=8),
-            "wall_s": round(time.perf_counter() - started, 2), "peak_mem_mb": None}
+            "status": "failed", "error": error, "train": None, "benchmarks": {}, "config": cell.config,
+            "traceback": tb, "wall_s": round(wall_s, 2), "peak_mem_mb": None}
+
+
+def execute_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], work: Path, *,
+                 progress: bool = True) -> dict[str, Any]:
+    """:func:`run_cell`, with an exception turned into the cell's failed record (the grid goes on)."""
+    started = time.perf_counter()
+    try:
+        return run_cell(cell, config, pairs, work, progress=progress)
+    except Exception as exc:
+        return failed_record(cell, f"{type(exc).__name__}: {exc}", time.perf_counter() - started,
+                             traceback.format_exc(limit=8))
 
 
 def _finish(work: Path, done: Path, record: dict[str, Any]) -> None:
@@ -258,35 +356,56 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
                      "packages": packages, "hardware": hardware(), "config": asdict(config), "seeds": config.seeds,
                      "data_fingerprint": data_fingerprint(pairs), "planned": [c.cell_id for c in cells],
                      "started": manifest.get("started", time.strftime("%Y-%m-%dT%H:%M:%S")), "finished": None})
+    manifest["shared_cells"] = shared_cells(cells, config)
     manifest.setdefault("cells", {})
     atomic_write_json(manifest_path, manifest)
-    bar = tqdm(cells, desc="bench", unit="cell", disable=not progress, dynamic_ncols=True)
-    for cell in bar:
+    bar = tqdm(total=len(cells), desc="bench", unit="cell", disable=not progress, dynamic_ncols=True)
+    tasks = []
+    for cell in cells:
         done = out / "cells" / cell.cell_id
         if (done / "result.json").is_file():
             previous = json.loads((done / "result.json").read_text())
             if previous.get("status") == "ok":
                 bar.write(f"{cell.cell_id}: already finished, skipped")
                 _record_in_manifest(manifest, previous)
+                bar.update()
                 continue
             # A failed cell is tried again: failures are often the machine's (memory, a missing file).
             bar.write(f"{cell.cell_id}: failed before ({previous.get('error')}), trying again")
-        bar.set_postfix_str(f"{cell.method} shots={cell.shots} seed={cell.seed}")
         work = out / WORK / cell.cell_id
         if work.exists() and not (work / "train" / "resume").exists():
             shutil.rmtree(work)  # a killed attempt with nothing to resume from: start the cell afresh
         work.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        try:
-            record = run_cell(cell, config, pairs, work)
-        except Exception as exc:  # a failing cell is recorded as failed; the grid goes on
-            record = _failed_record(cell, exc, started)
-        _finish(work, done, record)
+        tasks.append(Task(cell, work))
+    running: dict[str, str] = {}  # cell id -> "worker method shots seed", shown after the bar
+
+    def started(task: Task, worker: str) -> None:
+        cell = task.cell
+        running[cell.cell_id] = f"{worker} {cell.method} shots={cell.shots} seed={cell.seed}".strip()
+        bar.set_postfix_str(" | ".join(running.values()))
+
+    def finished(task: Task, record: dict[str, Any]) -> None:
+        """Parent only: the one rename into cells/, the manifest, the summary line."""
+        _finish(task.work, out / "cells" / task.cell.cell_id, record)
+        running.pop(task.cell.cell_id, None)
+        bar.set_postfix_str(" | ".join(running.values()), refresh=False)
         _record_in_manifest(manifest, record)
         atomic_write_json(manifest_path, manifest)
+        bar.update()
         bar.write(summary_line(record))
         if on_cell_done is not None:
             on_cell_done(record)
+
+    devices = parse_devices(config.devices)
+    if len(devices) > 1:
+        run_parallel(tasks, devices, config, pairs, ready=lambda task, unfinished: task.cell.baseline_cell not in unfinished,
+                     on_start=started, on_done=finished,
+                     on_crash=lambda task, message, wall_s: failed_record(task.cell, message, wall_s))
+    else:
+        serial = replace(config, device=devices[0], devices=[]) if devices else config
+        for task in tasks:  # planned order: every SFT cell before the cells compared against it
+            started(task, "")
+            finished(task, execute_cell(task.cell, serial, pairs, task.work, progress=progress))
     bar.close()
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     atomic_write_json(manifest_path, manifest)
@@ -294,10 +413,17 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
     return out
 
 
+def shared_cells(cells: list[Cell], config: BenchConfig) -> dict[str, Any]:
+    """For the manifest: the cells every method shares, and which benchmarks compare against SFT."""
+    return {"base": next((c.cell_id for c in cells if c.method == "base"), None),
+            "sft": {f"shots={c.shots},seed={c.seed}": c.cell_id for c in cells if c.method == SFT},
+            "sft_baseline_for": config.sft_baseline_benchmarks()}
+
+
 def _record_in_manifest(manifest: dict[str, Any], record: dict[str, Any]) -> None:
     manifest["cells"][record["cell_id"]] = {
         "method": record["method"], "shots": record["shots"], "seed": record["seed"], "status": record["status"],
-        "wall_s": record.get("wall_s"), "peak_mem_mb": record.get("peak_mem_mb"),
+        "wall_s": record.get("wall_s"), "peak_mem_mb": record.get("peak_mem_mb"), "device": record.get("device"),
         "train_wall_s": (record.get("train") or {}).get("wall_s"),
         "train_peak_mem_mb": (record.get("train") or {}).get("peak_mem_mb")}
 

@@ -27,10 +27,15 @@ def current_rss_mb() -> float:
 
 
 class PeakMemory:
-    """``with PeakMemory() as peak: ...`` then ``peak.cpu_mb`` and ``peak.cuda_mb`` (None without CUDA)."""
+    """``with PeakMemory() as peak: ...`` then ``peak.cpu_mb`` and ``peak.cuda_mb`` (None without CUDA).
 
-    def __init__(self, interval_s: float = 0.1):
+    ``device`` names the GPU to measure (``cuda:1``); otherwise torch's current CUDA device, which
+    is ``cuda:0`` unless set, so a cell on another GPU must name it.
+    """
+
+    def __init__(self, interval_s: float = 0.1, device: str | None = None):
         self.interval_s = interval_s
+        self.device = device if device and device.startswith("cuda") else None
         self.cpu_mb = 0.0
         self.cuda_mb: float | None = None
         self._stop = threading.Event()
@@ -43,7 +48,7 @@ class PeakMemory:
     def __enter__(self) -> PeakMemory:
         self.cpu_mb = current_rss_mb()
         if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.reset_peak_memory_stats(self.device)
         self._thread = threading.Thread(target=self._sample, name="gemkit-peak-memory", daemon=True)
         self._thread.start()
         return self
@@ -54,7 +59,7 @@ class PeakMemory:
             self._thread.join()
         self.cpu_mb = round(max(self.cpu_mb, current_rss_mb()), 1)
         if torch.cuda.is_available():
-            self.cuda_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            self.cuda_mb = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
 
     @property
     def peak_mb(self) -> float:

@@ -8,6 +8,9 @@ Reported per category and overall: win, loss, tie counts and ``win_rate`` = (win
 
 The baseline is ``base`` (the policy with its LoRA adapters disabled: the model it was trained
 from, e.g. the SFT model a preference method started from), a model spec, or a gemkit checkpoint.
+In ``gemkit bench`` the default is ``sft``: the runner trains the SFT model once per (shots, seed)
+and puts its checkpoint here for every cell of that (shots, seed), as the GEM paper compares
+against its SFT model; outside a bench run ``sft`` has no meaning and is an error.
 Default data: ``HuggingFaceH4/mt_bench_prompts`` (split ``train``) in the same schema.
 """
 from __future__ import annotations
@@ -29,7 +32,8 @@ from gemkit.registry import registry
 @dataclass
 class MTBenchConfig(DataOptions):
     baseline: str = field(default="base", metadata={
-        "help": "base (the model with adapters disabled), a model spec, or a gemkit checkpoint directory."})
+        "help": "base (the model with adapters disabled), a model spec, or a gemkit checkpoint directory; "
+                "gemkit bench defaults to sft (the SFT cell of the same shots and seed)."})
     judge: str = field(default="local", metadata={"help": "Judge plugin (gemkit plugins list): local, openai, …"})
     judge_options: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Options of the judge (e.g. {endpoint: ..., model: ...}); YAML/API only."})
@@ -58,7 +62,7 @@ def answer_turns(bundle: Any, items: list[dict[str, Any]], max_new_tokens: int, 
             histories[i].append({"role": "user", "content": items[i]["turns"][turn]})
         out = generate(bundle.model, bundle.tokenizer, [histories[i] for i in active], sampling=sampling,
                        batch_size=batch_size)
-        for i, text in zip(active, out.texts):
+        for i, text in zip(active, out.texts, strict=True):
             histories[i].append({"role": "assistant", "content": text})
             answers[i].append(text)
     return answers
@@ -94,6 +98,9 @@ class MTBench:
         return self._judge
 
     def baseline_answers(self, ctx: EvalContext, items: list[dict[str, Any]]) -> tuple[list[list[str]], str]:
+        if self.config.baseline == "sft":
+            raise ConfigError("mt-bench baseline=sft is filled in by gemkit bench (the SFT cell of the same shots "
+                              "and seed); here pass the SFT checkpoint directory, e.g. --set baseline=runs/sft/checkpoint")
         if self.config.baseline == "base":
             if not hasattr(ctx.bundle.model, "disable_adapter"):
                 raise ConfigError("mt-bench baseline=base needs a LoRA checkpoint (its base is the baseline); "
@@ -114,7 +121,7 @@ class MTBench:
         answers = answer_turns(ctx.bundle, items, self.config.max_new_tokens, ctx.batch_size)
         baseline, baseline_name = self.baseline_answers(ctx, items)
         rows = []
-        for item, mine, theirs in zip(items, answers, baseline):
+        for item, mine, theirs in zip(items, answers, baseline, strict=True):
             question, answer = conversation_text(item["turns"], mine)
             _, reference = conversation_text(item["turns"], theirs)
             outcome, first, second = both_orders(judge, question, answer, reference)
