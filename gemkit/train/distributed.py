@@ -1,6 +1,6 @@
 """Data parallelism for the shared engine: one process per device, gradients averaged.
 
-Launch with ``accelerate launch -m gemkit.cli train …`` or ``torchrun --nproc-per-node N -m gemkit.cli train …``;
+Launch with ``accelerate launch -m gemkit train …`` or ``torchrun --nproc-per-node N -m gemkit train …``;
 both set ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``, which :func:`init_from_env` reads. Each rank takes
 its own ``batch_size`` slice of every global micro-batch (global batch = world × batch_size),
 computes its loss, and the gradients of the trainable parameters are all-reduced (mean) before
