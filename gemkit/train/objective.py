@@ -40,7 +40,8 @@ class StepContext:
                side: str = "right") -> SequenceBatch:
         """Prompt + response sequences as a padded batch on the policy's device."""
         sequences = [
-            encode_sequence(self.tokenizer, p, r, max_length=self.config.max_length, system=self.config.system_prompt)
+            encode_sequence(self.tokenizer, p, r, max_length=self.config.max_length, system=self.config.system_prompt,
+                            truncation=getattr(self.config, "truncation", "left-prompt"))
             for p, r in zip(prompts, responses)
         ]
         return collate(sequences, self.tokenizer.pad_token_id, side=side).to(self.device)  # type: ignore[arg-type]
