@@ -170,3 +170,19 @@ def test_float32_failure_has_no_precision_hint():
 
     assert precision_hint(torch.nn.Linear(2, 2)) == ""
     assert "bfloat16 precision overflow" in precision_hint(torch.nn.Linear(2, 2).to(torch.bfloat16))
+
+
+def test_a_kill_mid_swap_leaves_the_previous_state_which_resume_puts_back(tmp_path):
+    """save_model moves resume/ to .resume.old, then renames the new copy in. Killed in between,
+    only .resume.old (complete) and a temp copy .resume-XXXX (maybe partial) exist: recover_dir
+    restores the former and removes the latter; with resume/ present it changes nothing."""
+    from gemkit.train.checkpoint import recover_dir
+
+    (tmp_path / ".resume.old").mkdir()
+    (tmp_path / ".resume.old" / "trainer_state.pt").write_text("step 4")
+    (tmp_path / ".resume-k3j2").mkdir()
+    recover_dir(tmp_path / "resume")
+    assert (tmp_path / "resume" / "trainer_state.pt").read_text() == "step 4"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resume"]
+    recover_dir(tmp_path / "resume")
+    assert (tmp_path / "resume" / "trainer_state.pt").read_text() == "step 4"
