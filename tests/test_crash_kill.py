@@ -68,7 +68,7 @@ def log_rows(path: Path) -> list[dict]:
 
 def assert_same_metrics(rows: list[dict], expected: list[dict]) -> None:
     assert [r["step"] for r in rows] == [r["step"] for r in expected] == list(range(1, len(expected) + 1))
-    for row, want in zip(rows, expected):
+    for row, want in zip(rows, expected, strict=True):
         assert set(row) == set(want)
         for key in set(want) - TIMING:
             assert abs(row[key] - want[key]) <= 1e-6, (row["step"], key, row[key], want[key])
@@ -172,7 +172,7 @@ def test_bench_sigkill_in_the_second_cell_then_resume_matches_the_unbroken_run(t
             items, want_items = (log_rows(root / "cells" / cell_id / bench["items"]) for root in (out, reference))
             assert [i["id"] for i in items] == [i["id"] for i in want_items]
             assert len({i["id"] for i in items}) == len(items)
-            for item, want_item in zip(items, want_items):
+            for item, want_item in zip(items, want_items, strict=True):
                 assert item.keys() == want_item.keys()
                 assert all(abs(item[k] - v) <= 1e-6 for k, v in want_item.items() if isinstance(v, float)), item
         assert_same_metrics(log_rows(out / "cells" / cell_id / "train_log.jsonl"),
