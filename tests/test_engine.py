@@ -139,13 +139,14 @@ def test_truncation_error_and_unfittable_responses_stop_before_anything_is_writt
     tokenizer = tiny_bundle.tokenizer
     fits = max(p + max(c, r) for p, c, r in (record_lengths(pair, tokenizer) for pair in PAIRS))
     config = _config(tmp_path, max_length=fits, truncation="error")
-    with pytest.raises(DataError, match=r"data\.jsonl, line 9: field 'prompt': record 'long' needs"):
+    with pytest.raises(DataError, match=rf"data\.jsonl, line 9: field 'prompt': max_length={fits} is exceeded by "
+                                        r"record 'long'"):
         train(config, [*PAIRS, LONG], bundle=tiny_bundle, objective=ChosenNLL(NLLConfig()), progress=False,
               data_source="data.jsonl")
     _, chosen_tokens, _ = record_lengths(LONG, tokenizer)
     config = _config(tmp_path, max_length=chosen_tokens)
-    with pytest.raises(DataError, match=rf"line 9: field 'chosen': record 'long': the response alone has "
-                                        rf"{chosen_tokens} tokens"):
+    with pytest.raises(DataError, match=rf"line 9: field 'chosen': max_length={chosen_tokens} leaves no room for "
+                                        rf"the prompt of record 'long': its response alone has {chosen_tokens} tokens"):
         train(config, [LONG], bundle=tiny_bundle, objective=ChosenNLL(NLLConfig()), progress=False,
               data_source="data.jsonl")
     assert not (tmp_path / "run").exists()

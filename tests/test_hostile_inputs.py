@@ -232,7 +232,8 @@ def test_over_long_record_exits_2_naming_file_line_and_field_and_writes_nothing(
     argv = [*COMMANDS["train"], str(path), "--out", str(out), "--max-length", "64", "--lora-r", "0"]
     assert main([*argv, "--truncation", "error"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"Error: {path}, line 2: field 'prompt': record 'line-2' needs") and "\n" not in err
+    assert err.startswith(f"Error: {path}, line 2: field 'prompt': max_length=64 is exceeded by record 'line-2'")
+    assert "\n" not in err
     assert not out.exists()
     assert main(argv) == 0
     assert "truncated prompts: 1 of 2 records over max_length=64" in capsys.readouterr().out

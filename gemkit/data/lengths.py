@@ -75,14 +75,15 @@ def check_lengths(pairs: list[PreferencePair], tokenizer: Any, max_length: int, 
     report = classify_lengths(pairs, lengths, max_length)
     if report.unfittable:
         pair, name, tokens = report.unfittable[0]
-        raise DataError(source, f"record '{pair.id}': the response alone has {tokens} tokens, which leaves no room "
-                                f"for the prompt within max_length={max_length} ({len(report.unfittable)} of "
-                                f"{len(pairs)} records are like this); raise max_length or shorten the responses",
+        # max_length leads the message: reports show only its first 60 characters.
+        raise DataError(source, f"max_length={max_length} leaves no room for the prompt of record '{pair.id}': its "
+                                f"response alone has {tokens} tokens ({len(report.unfittable)} of {len(pairs)} "
+                                f"records are like this); raise max_length or shorten the responses",
                         line=pair.line, field=name)
     if policy == "error" and report.truncated:
         pair, p, longer = report.truncated[0]
-        raise DataError(source, f"record '{pair.id}' needs {p + longer} tokens (prompt {p}, longer response "
-                                f"{longer}) but max_length={max_length} and truncation='error' "
+        raise DataError(source, f"max_length={max_length} is exceeded by record '{pair.id}', which needs "
+                                f"{p + longer} tokens (prompt {p}, longer response {longer}), and truncation='error' "
                                 f"({len(report.truncated)} of {len(pairs)} records are over); raise max_length "
                                 f"or use truncation=left-prompt to cut prompts from the left",
                         line=pair.line, field="prompt")
