@@ -187,3 +187,20 @@ def test_a_kill_mid_swap_leaves_the_previous_state_which_resume_puts_back(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resume"]
     recover_dir(tmp_path / "resume")
     assert (tmp_path / "resume" / "trainer_state.pt").read_text() == "step 4"
+
+
+def test_only_the_responses_an_objective_trains_on_are_measured(tiny_bundle):
+    """A record whose rejected answer alone fills max_length: dpo (chosen and rejected) refuses it,
+    sft (chosen only) and sega (samples its own; prompt only) accept it untruncated."""
+    from gemkit.data.lengths import check_lengths, record_lengths
+    from gemkit.registry import registry
+
+    record = PreferencePair("What is 2 plus 2?", "4", "I do not know. " * 10, id="r", line=1)
+    p, c, r = record_lengths(record, tiny_bundle.tokenizer)
+    limit = r  # the rejected answer alone fills it; prompt + chosen fits
+    assert p + c <= limit
+    dpo, sft, sega = (registry("objective").get(name).cls for name in ("dpo", "sft", "sega"))
+    with pytest.raises(DataError, match="field 'rejected'"):
+        check_lengths([record], tiny_bundle.tokenizer, limit, responses=dpo.trained_responses)
+    for objective in (sft, sega):
+        assert check_lengths([record], tiny_bundle.tokenizer, limit, responses=objective.trained_responses).truncated == []

@@ -1,13 +1,14 @@
 """Which records fit the context, which lose prompt tokens, and which cannot be used at all.
 
-A record needs ``p + max(c, r)`` tokens: its chat-templated prompt ``p`` plus its longer response
-(``c`` chosen, ``r`` rejected, each with its end-of-turn token), exactly as
-:func:`gemkit.data.encoding.encode_sequence` builds a training sequence. Over ``max_length`` the
-truncation policy decides:
+A record needs ``p + n`` tokens: its chat-templated prompt ``p`` plus its longest trained response
+``n = max(c, r)`` (``c`` chosen, ``r`` rejected, each with its end-of-turn token), exactly as
+:func:`gemkit.data.encoding.encode_sequence` builds a training sequence. An objective that trains
+on ``chosen`` only (sft) has ``n = c``; one that samples its responses (sega, grpo) has ``n = 0``,
+so only a prompt longer than ``max_length`` counts. Over ``max_length`` the truncation policy decides:
 
-* ``left-prompt``: the prompt loses its first ``p + max(c, r) − max_length`` tokens. That works
-  only while some prompt is left, i.e. ``max(c, r) < max_length``; a response that long can never
-  fit (responses are never cut: a cut answer changes what is scored).
+* ``left-prompt``: the prompt loses its first ``p + n − max_length`` tokens. That works only while
+  some prompt is left, i.e. ``n < max_length``; a response that long can never fit (responses are
+  never cut: a cut answer changes what is scored).
 * ``error``: any record over ``max_length`` is refused.
 
 The engine runs this check before it writes anything, so a training set that cannot be used stops
@@ -24,6 +25,7 @@ from gemkit.errors import DataError
 
 #: ids listed in reports and messages (the counts are always complete)
 MAX_LISTED = 10
+RESPONSES = ("chosen", "rejected")
 
 
 @dataclass
@@ -51,14 +53,16 @@ def record_lengths(pair: PreferencePair, tokenizer: Any, system: str | None = No
             len(encode_response(tokenizer, pair.rejected)))
 
 
-def classify_lengths(pairs: list[PreferencePair], lengths: list[tuple[int, int, int]], max_length: int) -> LengthReport:
-    """Split records into fitting, prompt-truncated (``p + max(c, r) > max_length`` and
-    ``max(c, r) < max_length``) and unfittable (``max(c, r) >= max_length``)."""
+def classify_lengths(pairs: list[PreferencePair], lengths: list[tuple[int, int, int]], max_length: int,
+                     responses: tuple[str, ...] = RESPONSES) -> LengthReport:
+    """Split records into fitting, prompt-truncated (``p + n > max_length`` and ``n < max_length``)
+    and unfittable (``n >= max_length``), ``n`` the longest of ``responses``."""
     report = LengthReport(max_length, len(pairs))
     for pair, (p, c, r) in zip(pairs, lengths, strict=True):
-        longer = max(c, r)
+        trained = {name: tokens for name, tokens in zip(RESPONSES, (c, r), strict=True) if name in responses}
+        name, longer = max(trained.items(), key=lambda item: item[1], default=("prompt", 0))
         if longer >= max_length:
-            report.unfittable.append((pair, "chosen" if c >= r else "rejected", longer))
+            report.unfittable.append((pair, name, longer))
         elif p + longer > max_length:
             report.truncated.append((pair, p, longer))
     return report
@@ -66,13 +70,13 @@ def classify_lengths(pairs: list[PreferencePair], lengths: list[tuple[int, int, 
 
 def check_lengths(pairs: list[PreferencePair], tokenizer: Any, max_length: int, *,
                   policy: TruncationPolicy = "left-prompt", system: str | None = None,
-                  source: str = "<training data>") -> LengthReport:
+                  source: str = "<training data>", responses: tuple[str, ...] = RESPONSES) -> LengthReport:
     """Measure every record; raise a DataError for the first one the policy cannot use.
 
     Returns the report whose ``truncated`` lists the records whose prompt will be cut.
     """
     lengths = [record_lengths(pair, tokenizer, system) for pair in pairs]
-    report = classify_lengths(pairs, lengths, max_length)
+    report = classify_lengths(pairs, lengths, max_length, responses)
     if report.unfittable:
         pair, name, tokens = report.unfittable[0]
         # max_length leads the message: reports show only its first 60 characters.
@@ -83,7 +87,7 @@ def check_lengths(pairs: list[PreferencePair], tokenizer: Any, max_length: int, 
     if policy == "error" and report.truncated:
         pair, p, longer = report.truncated[0]
         raise DataError(source, f"max_length={max_length} is exceeded by record '{pair.id}', which needs "
-                                f"{p + longer} tokens (prompt {p}, longer response {longer}), and truncation='error' "
+                                f"{p + longer} tokens (prompt {p}, trained response {longer}), and truncation='error' "
                                 f"({len(report.truncated)} of {len(pairs)} records are over); raise max_length "
                                 f"or use truncation=left-prompt to cut prompts from the left",
                         line=pair.line, field="prompt")

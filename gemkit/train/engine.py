@@ -131,7 +131,8 @@ def train(
     model, tokenizer = bundle.model, bundle.tokenizer
     device = bundle.device
     lengths = check_lengths(pairs, tokenizer, config.max_length, policy=config.truncation,
-                            system=config.system_prompt, source=data_source)
+                            system=config.system_prompt, source=data_source,
+                            responses=tuple(getattr(objective, "trained_responses", ("chosen", "rejected"))))
     if lengths.truncated and dist_info.is_main:
         print(f"note: {len(lengths.truncated)} of {len(pairs)} records exceed max_length={config.max_length}; "
               f"their prompts are cut from the left (truncation=left-prompt)", flush=True)

@@ -79,7 +79,9 @@ class Objective:
 
     Class attributes: ``name``, ``description``, ``Config`` (dataclass), ``needs_reference``
     (the engine freezes a reference copy under full fine-tuning only when True), ``model_task``
-    ("causal-lm" or "reward"). ``compute_loss`` is called once per micro-batch of records.
+    ("causal-lm" or "reward"), ``trained_responses`` (the record fields encoded after the prompt;
+    ``()`` for objectives that sample their own responses, so only the prompt is checked against
+    ``max_length`` before training). ``compute_loss`` is called once per micro-batch of records.
     """
 
     name: ClassVar[str]
@@ -87,6 +89,7 @@ class Objective:
     Config: ClassVar[type]
     needs_reference: ClassVar[bool] = False
     model_task: ClassVar[str] = "causal-lm"
+    trained_responses: ClassVar[tuple[str, ...]] = ("chosen", "rejected")
 
     def __init__(self, config: Any) -> None:
         self.config = config
