@@ -116,16 +116,20 @@ LONG = PreferencePair("Explain carefully. " * 20 + "What is 2 plus 2?", "2 + 2 =
 
 def test_prompts_over_max_length_are_cut_counted_and_reported(tmp_path, tiny_bundle):
     """max_length = the most any short record needs, so the 8 short records fit exactly and only the
-    long-prompt record (its prompt repeats 20 sentences) is over: 1 of 9 records truncated."""
+    long-prompt record (its prompt repeats 20 sentences) is over: 1 of 9 records truncated. One step
+    with all 9 records in the batch encodes prompt + chosen 9 times, and only LONG's is cut:
+    the log row says truncated_sequences = 1."""
     from gemkit.data.lengths import record_lengths
 
     tokenizer = tiny_bundle.tokenizer
     fits = max(p + max(c, r) for p, c, r in (record_lengths(pair, tokenizer) for pair in PAIRS))
     p_long, c_long, r_long = record_lengths(LONG, tokenizer)
-    assert p_long + max(c_long, r_long) > fits > max(c_long, r_long)
-    config = _config(tmp_path, max_steps=2, max_length=fits)
+    assert p_long + c_long > fits > max(c_long, r_long)
+    config = _config(tmp_path, max_steps=1, batch_size=9, max_length=fits)
     result = train(config, [*PAIRS, LONG], bundle=_bundle(config), objective=ChosenNLL(NLLConfig()), progress=False)
     assert result.truncated_records == 1
+    (row,) = read_jsonl(result.log_path)
+    assert row["truncated_sequences"] == 1
     data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
     assert (data["records"], data["truncated_records"], data["truncated_ids"]) == (9, 1, ["long"])
 

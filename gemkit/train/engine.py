@@ -141,6 +141,7 @@ def train(
     if objective.needs_reference and not hasattr(model, "disable_adapter"):
         ctx._frozen_reference = copy.deepcopy(model).eval().requires_grad_(False)
     objective.setup(ctx)
+    ctx.truncated_sequences = 0  # count training steps only, not a reference cache built in setup
     params = [p for p in model.parameters() if p.requires_grad]
     for module in objective.trainable_modules():
         params += [p for p in module.parameters() if p.requires_grad]
@@ -157,6 +158,7 @@ def train(
     if state is not None:
         _restore(state, model, optimizer, scheduler, order, objective, out / "resume")
         start_step, skipped = state["step"], state["skipped"]
+        ctx.truncated_sequences = state.get("truncated_sequences", 0)
         # Drop log lines past the checkpoint so a resumed run has no duplicated rows.
         if dist_info.is_main:
             kept = [row for row in read_jsonl(log_path) if row.get("step", 0) <= start_step]
@@ -228,7 +230,8 @@ def train(
                 metrics[key] = sum(m.metrics.get(key, 0.0) for m in micro) / len(micro)
             metrics = {k: (v if k == "step" else average_scalar(v, dist_info)) for k, v in metrics.items()}
             metrics.update({"grad_norm": grad_norm, "lr": step_lr, "tokens_per_s": tokens / elapsed,
-                            "step_time_s": elapsed, "skipped_batches": skipped})
+                            "step_time_s": elapsed, "skipped_batches": skipped,
+                            "truncated_sequences": ctx.truncated_sequences})
             if dist_info.is_main and (step % config.log_every == 0 or step == config.max_steps):
                 append_jsonl(log_path, metrics)
                 if writer is not None:
@@ -238,7 +241,8 @@ def train(
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
             bar.update(1)
             if dist_info.is_main and config.save_every and step % config.save_every == 0 and step < config.max_steps:
-                _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped)
+                _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped,
+                            ctx.truncated_sequences)
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous_handler)
@@ -247,7 +251,8 @@ def train(
     checkpoint = out / "checkpoint"
     if dist_info.is_main:
         if stop["flag"]:
-            _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped)
+            _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped,
+                            ctx.truncated_sequences)
         save_model(model, tokenizer, checkpoint, meta=meta, objective=objective)
     wall = time.perf_counter() - started
     metrics_summary = {**metrics, "parameters": total, "trainable_parameters": trainable}
@@ -282,9 +287,10 @@ def _model_meta(config: TrainConfig, bundle: ModelBundle, objective: Objective) 
 
 
 def _save_resumable(out: Path, model: Any, tokenizer: Any, meta: dict[str, Any], optimizer: Any, scheduler: Any,
-                    order: _DataOrder, objective: Objective, step: int, skipped: int) -> None:
+                    order: _DataOrder, objective: Objective, step: int, skipped: int,
+                    truncated_sequences: int) -> None:
     trainable = {k: v.detach().cpu() for k, v in model.named_parameters() if v.requires_grad}
-    state = {"step": step, "skipped": skipped, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+    state = {"step": step, "skipped": skipped, "truncated_sequences": truncated_sequences, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "order": {"epoch": order.epoch, "position": order.position}, "rng": rng_state(),
              "trainable": trainable, "objective": objective.state_dict()}
     save_model(model, tokenizer, out / "resume", meta={**meta, "step": step}, extra_state=state, objective=objective)

@@ -33,6 +33,7 @@ class StepContext:
     step: int = 0
     generator: torch.Generator | None = None
     records: list[PreferencePair] = field(default_factory=list)  # the training set (e.g. to precompute a cache)
+    truncated_sequences: int = 0  # sequences :meth:`encode` cut from the left since training began
     _frozen_reference: Any = None
 
     # -- tokenisation, in one place ------------------------------------------------------------
@@ -44,6 +45,7 @@ class StepContext:
                             truncation=getattr(self.config, "truncation", "left-prompt"))
             for p, r in zip(prompts, responses)
         ]
+        self.truncated_sequences += sum(seq.truncated for seq in sequences)
         return collate(sequences, self.tokenizer.pad_token_id, side=side).to(self.device)  # type: ignore[arg-type]
 
     def encode_pairs(self, pairs: list[PreferencePair]) -> SequenceBatch:
