@@ -33,3 +33,21 @@ def test_summary_counts_duplicates_and_over_length(tokenizer):
 def test_summary_of_nothing_is_a_data_error(tokenizer):
     with pytest.raises(DataError, match="no records"):
         summarise([], tokenizer)
+
+
+def test_summary_splits_over_length_pairs_into_truncated_and_unfittable(tokenizer):
+    """max_length = b's need: a (short) fits; b fits exactly; c's prompt is longer, so its prompt
+    is cut (its response alone is short); d's chosen response alone fills max_length, so it can
+    never fit. Over: 2 = 1 truncated (c) + 1 unfittable (d)."""
+    from gemkit.data.lengths import record_lengths
+
+    a = PreferencePair("Hi", "Hello!", "Go.", id="a")
+    b = PreferencePair("Say something polite to me.", "Hello!", "Go.", id="b")
+    p, c, r = record_lengths(b, tokenizer)
+    limit = p + max(c, r)
+    long_prompt = PreferencePair("Say something polite to me. " * 5, "Hello!", "Go.", id="c")
+    long_answer = PreferencePair("Hi", "Hello " * limit, "Go.", id="d")
+    summary = summarise([a, b, long_prompt, long_answer], tokenizer, max_length=limit)
+    assert (summary["over_max_length"], summary["truncated_prompts"], summary["unfittable"]) == (2, 1, 1)
+    assert (summary["truncated_ids"], summary["unfittable_ids"]) == (["c"], ["d"])
+    assert "1 train with the prompt cut from the left (c), 1 cannot be trained on" in format_summary(summary)

@@ -3,13 +3,14 @@
 The objective here is the plainest one possible (negative log-likelihood of ``chosen``), so the
 tests exercise the engine itself; every real objective runs through the same loop.
 """
+import json
 from dataclasses import dataclass
 
 import pytest
 import torch
 
 from gemkit.data.records import PreferencePair
-from gemkit.errors import TrainingError
+from gemkit.errors import DataError, TrainingError
 from gemkit.io import read_jsonl
 from gemkit.models import LoraSpec, ModelSpec, load_model
 from gemkit.train import LossOutput, Objective, TrainConfig, load_trained, train
@@ -107,3 +108,103 @@ def test_full_fine_tuning_trains_every_weight(tmp_path):
     before = bundle.model.model.embed_tokens.weight.detach().clone()
     train(config, PAIRS, bundle=bundle, objective=ChosenNLL(NLLConfig()), progress=False)
     assert not torch.equal(before, bundle.model.model.embed_tokens.weight)
+
+
+LONG = PreferencePair("Explain carefully. " * 20 + "What is 2 plus 2?", "2 + 2 = 4. Final Answer: 4", "No idea.",
+                      id="long", line=9)
+
+
+def test_prompts_over_max_length_are_cut_counted_and_reported(tmp_path, tiny_bundle):
+    """max_length = the most any short record needs, so the 8 short records fit exactly and only the
+    long-prompt record (its prompt repeats 20 sentences) is over: 1 of 9 records truncated. One step
+    with all 9 records in the batch encodes prompt + chosen 9 times, and only LONG's is cut:
+    the log row says truncated_sequences = 1."""
+    from gemkit.data.lengths import record_lengths
+
+    tokenizer = tiny_bundle.tokenizer
+    fits = max(p + max(c, r) for p, c, r in (record_lengths(pair, tokenizer) for pair in PAIRS))
+    p_long, c_long, r_long = record_lengths(LONG, tokenizer)
+    assert p_long + c_long > fits > max(c_long, r_long)
+    config = _config(tmp_path, max_steps=1, batch_size=9, max_length=fits)
+    result = train(config, [*PAIRS, LONG], bundle=_bundle(config), objective=ChosenNLL(NLLConfig()), progress=False)
+    assert result.truncated_records == 1
+    (row,) = read_jsonl(result.log_path)
+    assert row["truncated_sequences"] == 1
+    data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert (data["records"], data["truncated_records"], data["truncated_ids"]) == (9, 1, ["long"])
+
+
+def test_truncation_error_and_unfittable_responses_stop_before_anything_is_written(tmp_path, tiny_bundle):
+    """Same lengths: with truncation='error' the long record is refused (field prompt, its line 9);
+    with max_length = its chosen response's length (no token left for the prompt) it is refused under
+    left-prompt too (field chosen). Neither run creates the output directory."""
+    from gemkit.data.lengths import record_lengths
+
+    tokenizer = tiny_bundle.tokenizer
+    fits = max(p + max(c, r) for p, c, r in (record_lengths(pair, tokenizer) for pair in PAIRS))
+    config = _config(tmp_path, max_length=fits, truncation="error")
+    with pytest.raises(DataError, match=rf"data\.jsonl, line 9: field 'prompt': max_length={fits} is exceeded by "
+                                        r"record 'long'"):
+        train(config, [*PAIRS, LONG], bundle=tiny_bundle, objective=ChosenNLL(NLLConfig()), progress=False,
+              data_source="data.jsonl")
+    _, chosen_tokens, _ = record_lengths(LONG, tokenizer)
+    config = _config(tmp_path, max_length=chosen_tokens)
+    with pytest.raises(DataError, match=rf"line 9: field 'chosen': max_length={chosen_tokens} leaves no room for "
+                                        rf"the prompt of record 'long': its response alone has {chosen_tokens} tokens"):
+        train(config, [LONG], bundle=tiny_bundle, objective=ChosenNLL(NLLConfig()), progress=False,
+              data_source="data.jsonl")
+    assert not (tmp_path / "run").exists()
+
+
+def test_float16_overflow_is_named_as_a_precision_problem(tmp_path):
+    """lm_head scaled by 1e6 makes fp16 logits overflow (|logit| > 65504 → inf, then NaN in the
+    log-softmax): training stops at step 1 naming float16 and suggesting float32."""
+    config = _config(tmp_path, dtype="float16")
+    bundle = load_model(ModelSpec(name=config.model, device="cpu", dtype="float16", seed=config.seed),
+                        lora=config.lora)
+    with torch.no_grad():
+        bundle.model.get_output_embeddings().weight.mul_(1e6)
+    with pytest.raises(TrainingError) as info:
+        train(config, PAIRS, bundle=bundle, objective=ChosenNLL(NLLConfig()), progress=False)
+    message = str(info.value)
+    assert "step 1" in message and "float16 precision overflow" in message and "--dtype float32" in message
+
+
+def test_float32_failure_has_no_precision_hint():
+    from gemkit.train.engine import precision_hint
+
+    assert precision_hint(torch.nn.Linear(2, 2)) == ""
+    assert "bfloat16 precision overflow" in precision_hint(torch.nn.Linear(2, 2).to(torch.bfloat16))
+
+
+def test_a_kill_mid_swap_leaves_the_previous_state_which_resume_puts_back(tmp_path):
+    """save_model moves resume/ to .resume.old, then renames the new copy in. Killed in between,
+    only .resume.old (complete) and a temp copy .resume-XXXX (maybe partial) exist: recover_dir
+    restores the former and removes the latter; with resume/ present it changes nothing."""
+    from gemkit.train.checkpoint import recover_dir
+
+    (tmp_path / ".resume.old").mkdir()
+    (tmp_path / ".resume.old" / "trainer_state.pt").write_text("step 4")
+    (tmp_path / ".resume-k3j2").mkdir()
+    recover_dir(tmp_path / "resume")
+    assert (tmp_path / "resume" / "trainer_state.pt").read_text() == "step 4"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resume"]
+    recover_dir(tmp_path / "resume")
+    assert (tmp_path / "resume" / "trainer_state.pt").read_text() == "step 4"
+
+
+def test_only_the_responses_an_objective_trains_on_are_measured(tiny_bundle):
+    """A record whose rejected answer alone fills max_length: dpo (chosen and rejected) refuses it,
+    sft (chosen only) and sega (samples its own; prompt only) accept it untruncated."""
+    from gemkit.data.lengths import check_lengths, record_lengths
+    from gemkit.registry import registry
+
+    record = PreferencePair("What is 2 plus 2?", "4", "I do not know. " * 10, id="r", line=1)
+    p, c, r = record_lengths(record, tiny_bundle.tokenizer)
+    limit = r  # the rejected answer alone fills it; prompt + chosen fits
+    assert p + c <= limit
+    dpo, sft, sega = (registry("objective").get(name).cls for name in ("dpo", "sft", "sega"))
+    with pytest.raises(DataError, match="field 'rejected'"):
+        check_lengths([record], tiny_bundle.tokenizer, limit, responses=dpo.trained_responses)
+    for objective in (sft, sega):
+        assert check_lengths([record], tiny_bundle.tokenizer, limit, responses=objective.trained_responses).truncated == []

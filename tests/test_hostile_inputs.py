@@ -191,3 +191,49 @@ def test_any_valid_rows_round_trip_in_every_format(tmp_path, rows, suffix):
     expected = [(r["id"], r["prompt"], r["chosen"], r["rejected"]) for r in records]
     got = [(p.id, p.prompt, p.chosen, p.rejected) for p in read_pairs(path)]
     assert got == expected
+
+
+COMMANDS = {
+    "train": ["train", "--method", "sft", "--model", "random:tiny", "--device", "cpu", "--quiet", "--steps", "1",
+              "--train"],
+    "bench": ["bench", "--methods", "sft", "--model", "random:tiny", "--device", "cpu", "--no-base", "--steps", "1",
+              "--train"],
+    "eval": ["eval", "--benchmark", "pairs", "--model", "random:tiny", "--device", "cpu", "--data"],
+}
+BAD_FILES = [("malformed.jsonl", "line 3: malformed JSON"), ("empty.jsonl", "the file is empty"),
+             ("undecodable.jsonl", "line 3: undecodable bytes"), ("duplicate_ids.jsonl", "line 3: field 'id'"),
+             ("identical.jsonl", "identical")]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("name, message", BAD_FILES)
+def test_bad_data_exits_2_with_one_line_and_writes_nothing(assets, tmp_path, capsys, command, name, message):
+    """``gemkit train|bench|eval`` on a bad file: exit 2, one ``Error: FILE, line N: ...`` line on
+    stderr, and the output directory is never created."""
+    from gemkit.cli import main
+
+    path = assets / "data" / "bad" / name
+    out = tmp_path / "out"
+    assert main([*COMMANDS[command], str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"Error: {path}") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_over_long_record_exits_2_naming_file_line_and_field_and_writes_nothing(tmp_path, capsys):
+    """Line 2's prompt is 300 words; with --max-length 64 and --truncation error training refuses it
+    (field prompt). Without the flag the same run cuts the prompt and reports 1 of 2 truncated."""
+    from gemkit.cli import main
+
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"prompt": "What is 1 plus 1?", "chosen": "2", "rejected": "3"}) + "\n"
+                    + json.dumps({"prompt": "word " * 300, "chosen": "yes", "rejected": "no"}) + "\n")
+    out = tmp_path / "out"
+    argv = [*COMMANDS["train"], str(path), "--out", str(out), "--max-length", "64", "--lora-r", "0"]
+    assert main([*argv, "--truncation", "error"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"Error: {path}, line 2: field 'prompt': max_length=64 is exceeded by record 'line-2'")
+    assert "\n" not in err
+    assert not out.exists()
+    assert main(argv) == 0
+    assert "truncated prompts: 1 of 2 records over max_length=64" in capsys.readouterr().out

@@ -78,6 +78,7 @@ class GRPO(Objective):
     """GRPO: clipped policy gradient with group-normalised outcome rewards and a k3 KL penalty."""
 
     name = "grpo"
+    trained_responses = ()  # sampled, not read from the record
     description = "GRPO (Shao et al. 2024): sample k, reward (gold answer or a scorer), A = (r - mean)/std, clipped PG + KL."
     Config = GRPOConfig
     needs_reference = True

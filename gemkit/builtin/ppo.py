@@ -84,6 +84,7 @@ class PPO(Objective):
     """PPO-clip with a value head, GAE, and a KL-shaped reward from a trained reward model."""
 
     name = "rm-ppo"
+    trained_responses = ()  # sampled, not read from the record
     description = "PPO (Schulman et al. 2017) against a trained `rm` checkpoint: clipped surrogate, value head, GAE, KL penalty."
     Config = PPOConfig
     needs_reference = True

@@ -57,6 +57,7 @@ class Sega(Objective):
     """GEM's SEGA: listwise policy gradient with group-mean-centred, self-evaluated advantages."""
 
     name = "sega"
+    trained_responses = ()  # sampled, not read from the record
     description = "GEM SEGA (Eq. 2): sample k, score by entropy (Eq. 1), A_i = r_i - mean r, -(1/k) sum A_i log pi."
     Config = SegaConfig
 

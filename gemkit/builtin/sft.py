@@ -21,6 +21,7 @@ class SFT(Objective):
     """Supervised fine-tuning on chosen answers (reasoning + ``Final Answer:``)."""
 
     name = "sft"
+    trained_responses = ("chosen",)
     description = "Reflective SFT: token-level NLL of the chosen answer; prompt and padding masked."
     Config = SFTConfig
 

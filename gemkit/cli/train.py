@@ -33,12 +33,15 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N.")
     parser.add_argument("--dtype", help="auto, float32, bfloat16, float16.")
     parser.add_argument("--max-length", type=int, help="Max prompt+response tokens.")
+    parser.add_argument("--truncation", choices=["left-prompt", "error"],
+                        help="Over --max-length: cut prompts from the left (default; counted and reported) or stop.")
     parser.add_argument("--lora-r", type=int, help="LoRA rank; 0 = full fine-tuning.")
     parser.add_argument("--save-every", type=int, help="Steps between resumable checkpoints.")
     parser.add_argument("--nan-policy", choices=["stop", "skip"])
     parser.add_argument("--scorer", help="Shortcut for --set scorer=NAME (objectives that score candidates).")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="An objective option; repeatable.")
-    parser.add_argument("--resume", action="store_true", help="Continue from OUT/resume.")
+    parser.add_argument("--resume", action="store_true", help="Continue from OUT/resume (Ctrl-C saves it and exits "
+                                                              "130; --save-every N keeps it during the run).")
     parser.add_argument("--tensorboard", action="store_true", help="Also log to TensorBoard under OUT/tb.")
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
     parser.set_defaults(handler=run)
@@ -102,10 +105,11 @@ def _parse_nested(options: dict[str, Any]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     config, source, mapping = resolve_config(args)
     pairs = load_pairs(source, mapping)
-    result = train(config, pairs, resume=args.resume, progress=not args.quiet)
+    result = train(config, pairs, resume=args.resume, progress=not args.quiet, data_source=str(source))
     state = "interrupted, resumable with --resume" if result.interrupted else "done"
     print(f"{config.method}: {state} after {result.steps} steps in {result.wall_s:.1f}s; "
           f"checkpoint {result.checkpoint}; metrics {result.log_path}")
     last = {k: round(v, 4) for k, v in result.last_metrics.items() if isinstance(v, float)}
     print("last step: " + ", ".join(f"{k}={v}" for k, v in last.items()))
+    print(f"truncated prompts: {result.truncated_records} of {len(pairs)} records over max_length={config.max_length}")
     return 130 if result.interrupted else 0

@@ -286,7 +286,7 @@ def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, 
     answer = _scalar(row[names["answer"]], path, line, names["answer"]) if names["answer"] else None
     metadata = {k: v for k, v in row.items() if k not in consumed}
     return PreferencePair(prompt_c, chosen_text, rejected_text, id=record_id or f"line-{line}", answer=answer,
-                          metadata=metadata)
+                          metadata=metadata, line=line)
 
 
 def _collect(rows: Iterable[tuple[int, dict[str, Any]]], name: str, mapping: dict[str, str] | None,

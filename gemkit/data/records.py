@@ -16,6 +16,8 @@ class PreferencePair:
     ``chosen``/``rejected`` are the assistant's answer as a string (a message list whose last
     message is the assistant's answer is normalised to that string by :func:`normalise_pair`).
     ``answer`` holds a verifiable gold answer when the data has one (the built-in arithmetic set).
+    ``line`` is the 1-based line (row) of the file it came from, for error messages; it takes no
+    part in equality.
     """
 
     prompt: Text
@@ -24,6 +26,7 @@ class PreferencePair:
     id: str = ""
     answer: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False, repr=False)
 
     def prompt_messages(self) -> list[Message]:
         return as_messages(self.prompt)

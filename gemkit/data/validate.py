@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gemkit.data.encoding import encode_prompt, encode_response
+from gemkit.data.lengths import MAX_LISTED, classify_lengths, record_lengths
 from gemkit.data.overlap import normalise
 from gemkit.data.records import PreferencePair
 from gemkit.errors import DataError
@@ -26,8 +26,7 @@ def length_stats(values: list[int]) -> dict[str, float]:
 
 def _lengths(pair: PreferencePair, tokenizer: Any, source: str) -> tuple[int, int, int]:
     try:
-        return (len(encode_prompt(tokenizer, pair.prompt)), len(encode_response(tokenizer, pair.chosen)),
-                len(encode_response(tokenizer, pair.rejected)))
+        return record_lengths(pair, tokenizer)
     except Exception as exc:  # a chat template may reject a message order or role (a jinja error)
         raise DataError(source, f"record '{pair.id}' cannot be tokenised with this model's chat template "
                                 f"({type(exc).__name__}: {exc})", field="prompt") from None
@@ -37,7 +36,10 @@ def summarise(pairs: list[PreferencePair], tokenizer: Any, max_length: int | Non
               source: str = "<pairs>") -> dict[str, Any]:
     """Rows, duplicate prompts (exact and normalised), gold answers, and token-length statistics.
 
-    ``over_max_length`` (with ``max_length``) counts pairs whose prompt plus longer response exceeds it.
+    ``over_max_length`` (with ``max_length``) counts pairs whose prompt plus longer response exceeds it;
+    of those, ``truncated_prompts`` would train with their prompt cut from the left (the default
+    ``left-prompt`` policy) and ``unfittable`` have a response of ``max_length`` tokens or more,
+    which training refuses (``gemkit.data.lengths``). The first ids of each are listed.
     """
     if not pairs:
         raise DataError(source, "no records")
@@ -54,7 +56,12 @@ def summarise(pairs: list[PreferencePair], tokenizer: Any, max_length: int | Non
     }
     if max_length is not None:
         summary["max_length"] = max_length
-        summary["over_max_length"] = sum(p + max(c, r) > max_length for p, c, r in lengths)
+        report = classify_lengths(pairs, lengths, max_length)
+        summary["over_max_length"] = len(report.truncated) + len(report.unfittable)
+        summary["truncated_prompts"] = len(report.truncated)
+        summary["truncated_ids"] = [pair.id for pair, _, _ in report.truncated[:MAX_LISTED]]
+        summary["unfittable"] = len(report.unfittable)
+        summary["unfittable_ids"] = [pair.id for pair, _, _ in report.unfittable[:MAX_LISTED]]
     return summary
 
 
@@ -68,5 +75,11 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"max {stats['max']}")
     if "over_max_length" in summary:
         lines.append(f"  pairs over {summary['max_length']} tokens (prompt + longer response): "
-                     f"{summary['over_max_length']}")
+                     f"{summary['over_max_length']}: {summary['truncated_prompts']} train with the prompt cut from "
+                     f"the left{_ids(summary['truncated_ids'], summary['truncated_prompts'])}, {summary['unfittable']} cannot be trained on "
+                     f"(a response alone fills max_length){_ids(summary['unfittable_ids'], summary['unfittable'])}")
     return "\n".join(lines)
+
+
+def _ids(ids: list[str], total: int) -> str:
+    return f" ({', '.join(ids)}{', …' if total > len(ids) else ''})" if ids else ""

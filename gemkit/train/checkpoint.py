@@ -40,6 +40,19 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def recover_dir(target: Path) -> None:
+    """Undo what a kill during :func:`_replace_dir` or :func:`save_model` left behind.
+
+    Killed between moving ``target`` aside and renaming the new copy in, only ``.target.old``
+    exists: it is the last complete state, so it is put back. Unfinished temp copies are removed.
+    """
+    old = target.with_name(f".{target.name}.old")
+    if not target.exists() and old.is_dir():
+        os.replace(old, target)
+    for leftover in target.parent.glob(f".{target.name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def save_model(model: Any, tokenizer: Any, directory: str | Path, *, meta: dict[str, Any],
                extra_state: dict[str, Any] | None = None, objective: Any = None) -> Path:
     """Write the model (adapter only under LoRA), tokenizer and ``gemkit.json`` atomically."""

@@ -23,7 +23,9 @@ class TrainConfig:
     warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of steps with linear warm-up."})
     schedule: Literal["cosine", "linear", "constant"] = field(default="cosine", metadata={"help": "Decay after warm-up."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 disables)."})
-    max_length: int = field(default=512, metadata={"help": "Max prompt+response tokens; prompts are cut from the left."})
+    max_length: int = field(default=512, metadata={"help": "Max prompt+response tokens (see truncation)."})
+    truncation: Literal["left-prompt", "error"] = field(default="left-prompt", metadata={
+        "help": "Over max_length: left-prompt cuts the prompt from the left (counted and reported), error refuses."})
     seed: int = field(default=0, metadata={"help": "Seed for data order, sampling and initialisation."})
     dtype: str = field(default="auto", metadata={"help": "auto (fp32 on CPU, bf16 on capable CUDA), float32, bfloat16."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N."})
@@ -48,6 +50,8 @@ class TrainConfig:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.max_length < 8:
             problems.append(f"max_length must be >= 8, got {self.max_length}")
+        if self.truncation not in ("left-prompt", "error"):
+            problems.append(f"truncation must be left-prompt or error, got {self.truncation!r}")
         if isinstance(self.lora, dict):
             self.lora = LoraSpec(**self.lora)
         if problems:

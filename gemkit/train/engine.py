@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 import torch
 from tqdm.auto import tqdm
 
+from gemkit.data.lengths import check_lengths
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError, TrainingError
 from gemkit.io import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
@@ -26,6 +27,7 @@ from gemkit.registry import registry
 from gemkit.train.checkpoint import (
     config_to_dict,
     load_trainer_state,
+    recover_dir,
     rng_state,
     save_model,
     set_rng_state,
@@ -45,6 +47,7 @@ class TrainResult:
     last_metrics: dict[str, float]
     wall_s: float
     interrupted: bool = False
+    truncated_records: int = 0
 
 
 class _DataOrder:
@@ -104,13 +107,18 @@ def train(
     objective: Objective | None = None,
     resume: bool = False,
     progress: bool = True,
+    data_source: str = "<training data>",
 ) -> TrainResult:
-    """Train ``config.method`` on ``pairs`` and save a loadable checkpoint under ``config.out``."""
+    """Train ``config.method`` on ``pairs`` and save a loadable checkpoint under ``config.out``.
+
+    Nothing is written before the data passed :func:`~gemkit.data.lengths.check_lengths`
+    (``data_source`` names the file in its messages); the records whose prompt is cut to fit
+    ``max_length`` are counted in ``TrainResult.truncated_records`` and ``config.json``.
+    """
     if not pairs:
         raise ConfigError("no training records: the training set is empty")
     objective = objective or build_objective(config)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     dist_info = init_from_env("cuda" if config.device.startswith("cuda") else "cpu")
     if dist_info.enabled and config.device.startswith("cuda"):
         config.device = f"cuda:{dist_info.rank % max(1, torch.cuda.device_count())}"
@@ -122,10 +130,18 @@ def train(
         bundle = load_model(spec, lora=config.lora)
     model, tokenizer = bundle.model, bundle.tokenizer
     device = bundle.device
+    lengths = check_lengths(pairs, tokenizer, config.max_length, policy=config.truncation,
+                            system=config.system_prompt, source=data_source,
+                            responses=tuple(getattr(objective, "trained_responses", ("chosen", "rejected"))))
+    if lengths.truncated and dist_info.is_main:
+        print(f"note: {len(lengths.truncated)} of {len(pairs)} records exceed max_length={config.max_length}; "
+              f"their prompts are cut from the left (truncation=left-prompt)", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
     ctx = StepContext(model=model, tokenizer=tokenizer, config=config, device=device, records=pairs)
     if objective.needs_reference and not hasattr(model, "disable_adapter"):
         ctx._frozen_reference = copy.deepcopy(model).eval().requires_grad_(False)
     objective.setup(ctx)
+    ctx.truncated_sequences = 0  # count training steps only, not a reference cache built in setup
     params = [p for p in model.parameters() if p.requires_grad]
     for module in objective.trainable_modules():
         params += [p for p in module.parameters() if p.requires_grad]
@@ -136,10 +152,13 @@ def train(
     order = _DataOrder(len(pairs), config.seed)
     log_path = out / "train_log.jsonl"
     start_step, skipped = 0, 0
+    if resume:
+        recover_dir(out / "resume")  # a kill mid-swap leaves the previous state aside
     state = load_trainer_state(out / "resume") if resume else None
     if state is not None:
         _restore(state, model, optimizer, scheduler, order, objective, out / "resume")
         start_step, skipped = state["step"], state["skipped"]
+        ctx.truncated_sequences = state.get("truncated_sequences", 0)
         # Drop log lines past the checkpoint so a resumed run has no duplicated rows.
         if dist_info.is_main:
             kept = [row for row in read_jsonl(log_path) if row.get("step", 0) <= start_step]
@@ -149,7 +168,7 @@ def train(
     meta = _model_meta(config, bundle, objective)
     if dist_info.is_main:
         atomic_write_json(out / "config.json", {"train": config_to_dict(config), "objective": config_to_dict(objective.config),
-                                                "model": meta})
+                                                "model": meta, "data": {"source": data_source, **lengths.to_dict()}})
     writer = _tensorboard(out) if config.tensorboard else None
     total, trainable = count_parameters(model)
     stop = {"flag": False}
@@ -191,6 +210,7 @@ def train(
                     raise TrainingError(
                         f"{bad} at step {step + 1} (batch ids: {', '.join(batch_ids[:16])}); "
                         f"last good checkpoint: {last_good or 'none (set save_every to keep one)'}. "
+                        f"{precision_hint(model)}"
                         f"Lower lr, check the data, or use nan_policy=skip to skip such batches."
                     )
                 metrics = {"step": step + 1, "skipped_batches": skipped}
@@ -210,7 +230,8 @@ def train(
                 metrics[key] = sum(m.metrics.get(key, 0.0) for m in micro) / len(micro)
             metrics = {k: (v if k == "step" else average_scalar(v, dist_info)) for k, v in metrics.items()}
             metrics.update({"grad_norm": grad_norm, "lr": step_lr, "tokens_per_s": tokens / elapsed,
-                            "step_time_s": elapsed, "skipped_batches": skipped})
+                            "step_time_s": elapsed, "skipped_batches": skipped,
+                            "truncated_sequences": ctx.truncated_sequences})
             if dist_info.is_main and (step % config.log_every == 0 or step == config.max_steps):
                 append_jsonl(log_path, metrics)
                 if writer is not None:
@@ -220,7 +241,8 @@ def train(
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
             bar.update(1)
             if dist_info.is_main and config.save_every and step % config.save_every == 0 and step < config.max_steps:
-                _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped)
+                _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped,
+                            ctx.truncated_sequences)
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous_handler)
@@ -229,11 +251,34 @@ def train(
     checkpoint = out / "checkpoint"
     if dist_info.is_main:
         if stop["flag"]:
-            _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped)
+            _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped,
+                            ctx.truncated_sequences)
         save_model(model, tokenizer, checkpoint, meta=meta, objective=objective)
     wall = time.perf_counter() - started
     metrics_summary = {**metrics, "parameters": total, "trainable_parameters": trainable}
-    return TrainResult(out, checkpoint, log_path, step, skipped, metrics_summary, wall, interrupted=stop["flag"])
+    # A Ctrl-C during the last step changes nothing: the run is complete.
+    return TrainResult(out, checkpoint, log_path, step, skipped, metrics_summary, wall,
+                       interrupted=stop["flag"] and step < config.max_steps,
+                       truncated_records=len(lengths.truncated))
+
+
+#: why each half-precision format turns large values into inf/NaN, for the overflow message
+_HALF_PRECISION = {torch.float16: "float16 overflows above 65504",
+                   torch.bfloat16: "bfloat16 keeps only 8 bits of mantissa, so large sums lose precision"}
+
+
+def precision_hint(model: torch.nn.Module) -> str:
+    """For a model holding half-precision weights, the likely cause of a non-finite value; "" otherwise.
+
+    Attention scores, squared norms and unscaled losses are what overflow first; float32 (or a
+    lower learning rate, which keeps activations small) is the fix to try.
+    """
+    half = [dtype for dtype in _HALF_PRECISION if any(p.dtype == dtype for p in model.parameters())]
+    if not half:
+        return ""
+    name = str(half[0]).removeprefix("torch.")
+    return (f"The model computes in {name}: this is most likely a {name} precision overflow "
+            f"({_HALF_PRECISION[half[0]]}); train in float32 (--dtype float32) or lower lr. ")
 
 
 def _model_meta(config: TrainConfig, bundle: ModelBundle, objective: Objective) -> dict[str, Any]:
@@ -242,9 +287,10 @@ def _model_meta(config: TrainConfig, bundle: ModelBundle, objective: Objective) 
 
 
 def _save_resumable(out: Path, model: Any, tokenizer: Any, meta: dict[str, Any], optimizer: Any, scheduler: Any,
-                    order: _DataOrder, objective: Objective, step: int, skipped: int) -> None:
+                    order: _DataOrder, objective: Objective, step: int, skipped: int,
+                    truncated_sequences: int) -> None:
     trainable = {k: v.detach().cpu() for k, v in model.named_parameters() if v.requires_grad}
-    state = {"step": step, "skipped": skipped, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+    state = {"step": step, "skipped": skipped, "truncated_sequences": truncated_sequences, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "order": {"epoch": order.epoch, "position": order.position}, "rng": rng_state(),
              "trainable": trainable, "objective": objective.state_dict()}
     save_model(model, tokenizer, out / "resume", meta={**meta, "step": step}, extra_state=state, objective=objective)

@@ -33,6 +33,7 @@ class StepContext:
     step: int = 0
     generator: torch.Generator | None = None
     records: list[PreferencePair] = field(default_factory=list)  # the training set (e.g. to precompute a cache)
+    truncated_sequences: int = 0  # sequences :meth:`encode` cut from the left since training began
     _frozen_reference: Any = None
 
     # -- tokenisation, in one place ------------------------------------------------------------
@@ -40,9 +41,11 @@ class StepContext:
                side: str = "right") -> SequenceBatch:
         """Prompt + response sequences as a padded batch on the policy's device."""
         sequences = [
-            encode_sequence(self.tokenizer, p, r, max_length=self.config.max_length, system=self.config.system_prompt)
+            encode_sequence(self.tokenizer, p, r, max_length=self.config.max_length, system=self.config.system_prompt,
+                            truncation=getattr(self.config, "truncation", "left-prompt"))
             for p, r in zip(prompts, responses)
         ]
+        self.truncated_sequences += sum(seq.truncated for seq in sequences)
         return collate(sequences, self.tokenizer.pad_token_id, side=side).to(self.device)  # type: ignore[arg-type]
 
     def encode_pairs(self, pairs: list[PreferencePair]) -> SequenceBatch:
@@ -78,7 +81,9 @@ class Objective:
 
     Class attributes: ``name``, ``description``, ``Config`` (dataclass), ``needs_reference``
     (the engine freezes a reference copy under full fine-tuning only when True), ``model_task``
-    ("causal-lm" or "reward"). ``compute_loss`` is called once per micro-batch of records.
+    ("causal-lm" or "reward"), ``trained_responses`` (the record fields encoded after the prompt;
+    ``()`` for objectives that sample their own responses, so only the prompt is checked against
+    ``max_length`` before training). ``compute_loss`` is called once per micro-batch of records.
     """
 
     name: ClassVar[str]
@@ -86,6 +91,7 @@ class Objective:
     Config: ClassVar[type]
     needs_reference: ClassVar[bool] = False
     model_task: ClassVar[str] = "causal-lm"
+    trained_responses: ClassVar[tuple[str, ...]] = ("chosen", "rejected")
 
     def __init__(self, config: Any) -> None:
         self.config = config
