@@ -80,6 +80,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, str, dict[str
     values.setdefault("out", f"runs/train-{values['method']}")
     config = config_from_dict(TrainConfig, values, where="train config")
     config.lora = config_from_dict(LoraSpec, lora, where="lora")
+    if Path(config.model).is_dir():
+        # The checkpoint's gemkit.json records this path as its base, so it must not depend on the cwd.
+        config.model = str(Path(config.model).resolve())
     entry = registry("objective").get(config.method)
     objective_config = entry.make_config(_parse_nested(objective))
     config.objective = dataclasses.asdict(objective_config)
