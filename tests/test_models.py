@@ -68,3 +68,19 @@ def test_lora_layers_limit_the_adapters_and_the_reward_head_stays_trainable():
         load_model("random:tiny", lora=LoraSpec(r=4, layers=[2]))
     with pytest.raises(ConfigError, match="non-empty list of layer indices >= 0"):
         LoraSpec(layers=[-1])
+
+
+def test_new_reward_head_on_a_pretrained_model_is_seeded_by_the_spec(tmp_path):
+    """A causal-LM directory has no ``score`` head, so loading it as a reward model initialises one; the same
+    spec seed gives the same head whatever the global RNG did in between, another seed a different one."""
+    base = load_model(ModelSpec(name="random:tiny", seed=0))
+    base.model.save_pretrained(tmp_path)
+    base.tokenizer.save_pretrained(tmp_path)
+
+    def head(seed):
+        return load_model(ModelSpec(name=str(tmp_path), task="reward", seed=seed)).model.score.weight.detach()
+
+    first = head(0)
+    torch.rand(1000)  # moves the global RNG
+    assert torch.equal(head(0), first)
+    assert not torch.equal(head(1), first)

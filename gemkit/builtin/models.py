@@ -48,7 +48,11 @@ def load_model(spec: ModelSpec, role: str) -> ModelBundle:
     if spec.task == "reward":
         kwargs["num_labels"] = 1
     try:
-        model = auto.from_pretrained(path, **kwargs)
+        # A reward head the checkpoint lacks is initialised here; seed it from the spec, not whatever the
+        # global RNG holds, so the untrained reward model is reproducible (and the caller's RNG untouched).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            model = auto.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise ModelLoadError(_not_found_message(spec.name, exc)) from exc
     if spec.task == "reward" and model.config.pad_token_id is None:
