@@ -4,7 +4,7 @@ import time
 import pytest
 import torch
 
-from gemkit.errors import ModelLoadError
+from gemkit.errors import ConfigError, ModelLoadError
 from gemkit.models import LoraSpec, ModelSpec, count_parameters, load_model, resolve_dtype
 from gemkit.models import embedded
 
@@ -54,3 +54,33 @@ def test_unreachable_hub_id_fails_fast_with_hint():
 
 def test_cpu_defaults_to_fp32():
     assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+
+
+def test_lora_layers_limit_the_adapters_and_the_reward_head_stays_trainable():
+    """random:tiny has 2 layers; ``layers=[1]`` puts the 4 default adapters (q, k, v, o) in layer 1 only:
+    8 LoRA matrices (A and B each), plus the ``score`` head that peft trains in full for a reward model."""
+    bundle = load_model(ModelSpec(name="random:tiny", task="reward"), lora=LoraSpec(r=4, layers=[1]))
+    trainable = [n for n, p in bundle.model.named_parameters() if p.requires_grad]
+    lora = [n for n in trainable if "lora_" in n]
+    assert len(lora) == 8 and all(".layers.1." in n for n in lora)
+    assert [n for n in trainable if "lora_" not in n] == ["base_model.model.score.modules_to_save.default.weight"]
+    with pytest.raises(ModelLoadError, match=r"LoRA layers \[2\] go past this model's 2 layers"):
+        load_model("random:tiny", lora=LoraSpec(r=4, layers=[2]))
+    with pytest.raises(ConfigError, match="non-empty list of layer indices >= 0"):
+        LoraSpec(layers=[-1])
+
+
+def test_new_reward_head_on_a_pretrained_model_is_seeded_by_the_spec(tmp_path):
+    """A causal-LM directory has no ``score`` head, so loading it as a reward model initialises one; the same
+    spec seed gives the same head whatever the global RNG did in between, another seed a different one."""
+    base = load_model(ModelSpec(name="random:tiny", seed=0))
+    base.model.save_pretrained(tmp_path)
+    base.tokenizer.save_pretrained(tmp_path)
+
+    def head(seed):
+        return load_model(ModelSpec(name=str(tmp_path), task="reward", seed=seed)).model.score.weight.detach()
+
+    first = head(0)
+    torch.rand(1000)  # moves the global RNG
+    assert torch.equal(head(0), first)
+    assert not torch.equal(head(1), first)

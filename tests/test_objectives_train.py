@@ -73,11 +73,24 @@ def test_reward_model_checkpoint_restores_the_trained_score_head(tmp_path):
 
 
 def test_full_finetune_rm_loads_with_plain_transformers(tmp_path):
+    """The full fine-tuning checkpoint is a plain ``AutoModelForSequenceClassification`` directory: one label,
+    the pad id that last-token pooling needs, and the trained in-memory model's rewards (within 1e-5)."""
     from transformers import AutoModelForSequenceClassification
 
-    result = train(config(tmp_path, "rm", {}, max_steps=2, lora=LoraSpec(r=0)), PAIRS, progress=False)
-    model = AutoModelForSequenceClassification.from_pretrained(result.checkpoint)
-    assert model.config.num_labels == 1
+    from gemkit.builtin.reward_model import sequence_rewards
+
+    cfg = config(tmp_path, "rm", {}, max_steps=2, lora=LoraSpec(r=0))
+    bundle = load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", task="reward", seed=0))
+    result = train(cfg, PAIRS, bundle=bundle, progress=False)
+    model = AutoModelForSequenceClassification.from_pretrained(result.checkpoint).eval()
+    assert model.config.num_labels == 1 and model.config.pad_token_id == bundle.tokenizer.pad_token_id
+    ctx = StepContext(model=model, tokenizer=bundle.tokenizer, config=cfg, device=torch.device("cpu"))
+    batch = ctx.encode_pairs(PAIRS[:4])
+    assert batch.attention_mask.sum(-1).unique().numel() > 1  # rows of different lengths: padding is present
+    with torch.no_grad():
+        plain = sequence_rewards(model, batch)
+        in_memory = sequence_rewards(bundle.model.eval(), batch)
+    assert torch.allclose(plain, in_memory, atol=1e-5)
 
 
 def test_dpo_full_finetune_reference_cache_equals_frozen_copy(tmp_path):

@@ -1,7 +1,10 @@
 """Built-in objective ``rm``: a Bradley–Terry reward model on preference pairs.
 
 The model is loaded with a sequence-classification head (``model_task = "reward"``: one scalar per
-sequence, read at the last non-padding token); chosen and rejected share one forward. Under LoRA,
+sequence, read at the last non-padding token); chosen and rejected share one forward. transformers
+finds that token as the rightmost id != ``pad_token_id``; SmolLM2 pads with its end-of-turn token
+``<|im_end|>``, so the reward is read at the answer's last token (the one before ``<|im_end|>``), the
+same rule for every row and either padding side. Under LoRA,
 peft saves the ``score`` head with the adapter (``modules_to_save``), so ``load_trained`` restores
 the trained head; under full fine-tuning the checkpoint is a plain
 ``AutoModelForSequenceClassification`` directory.

@@ -20,7 +20,8 @@ from gemkit.train import TrainConfig, train
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("train", help="Train a policy or reward model with any objective (sega, sft, dpo, …).")
     parser.add_argument("--method", help="Objective plugin name; `gemkit plugins list` shows them.")
-    parser.add_argument("--model", help="Hub id, directory, smollm2-135m (default) or random:<size>.")
+    parser.add_argument("--model", help="Hub id, directory, smollm2-135m (default), random:<size>, or a gemkit "
+                        "checkpoint (e.g. runs/sft/checkpoint; a LoRA one is merged and gets a fresh LoRA).")
     parser.add_argument("--train", dest="train_data", help="Training file or builtin:arithmetic (default).")
     parser.add_argument("--map", help="Field mapping, e.g. prompt=question,chosen=answer_pos,rejected=answer_neg.")
     parser.add_argument("--out", help="Output directory (checkpoint/, train_log.jsonl, config.json).")
@@ -83,6 +84,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, str, dict[str
     values.setdefault("out", f"runs/train-{values['method']}")
     config = config_from_dict(TrainConfig, values, where="train config")
     config.lora = config_from_dict(LoraSpec, lora, where="lora")
+    if Path(config.model).is_dir():
+        # The checkpoint's gemkit.json records this path as its base, so it must not depend on the cwd.
+        config.model = str(Path(config.model).resolve())
     entry = registry("objective").get(config.method)
     objective_config = entry.make_config(_parse_nested(objective))
     config.objective = dataclasses.asdict(objective_config)

@@ -81,8 +81,13 @@ def apply_lora(model: Any, lora: LoraSpec, *, task: str = "causal-lm") -> Any:
     if missing:
         raise ModelLoadError(f"LoRA target modules {missing} are not in this model; it has e.g. "
                              f"{sorted(n for n in available if n.endswith('proj'))[:8]}")
+    depth = getattr(model.config, "num_hidden_layers", None)
+    if lora.layers is not None and depth is not None and max(lora.layers) >= depth:
+        raise ModelLoadError(f"LoRA layers {lora.layers} go past this model's {depth} layers (indices 0 to {depth - 1})")
+    # SEQ_CLS makes peft train and save the ``score`` head in full (modules_to_save) next to the adapter.
     config = LoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
+        layers_to_transform=list(lora.layers) if lora.layers is not None else None,
         task_type=TaskType.SEQ_CLS if task == "reward" else TaskType.CAUSAL_LM,
     )
     return get_peft_model(model, config)

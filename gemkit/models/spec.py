@@ -20,12 +20,17 @@ class LoraSpec:
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
         metadata={"help": "Module names that get adapters."},
     )
+    layers: list[int] | None = field(default=None, metadata={
+        "help": "Indices of the transformer layers that get adapters (None: every layer). Adapters only in the "
+                "top layers let back-propagation stop there, which is much cheaper on CPU."})
 
     def __post_init__(self) -> None:
         if self.r < 0:
             raise ConfigError(f"LoRA rank r must be >= 0, got {self.r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+        if self.layers is not None and (not self.layers or min(self.layers) < 0):
+            raise ConfigError(f"LoRA layers must be a non-empty list of layer indices >= 0 (or None for all), got {self.layers}")
 
 
 @dataclass

@@ -101,13 +101,27 @@ def load_trainer_state(directory: str | Path) -> dict[str, Any] | None:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_trained(path: str | Path, *, device: str = "auto", dtype: str = "auto") -> ModelBundle:
-    """Load a gemkit checkpoint directory (adapter or full weights) as a ready model bundle."""
-    path = Path(path)
-    meta_file = path / MODEL_META
+def read_checkpoint_meta(path: str | Path) -> dict[str, Any] | None:
+    """The ``gemkit.json`` of a checkpoint directory, or None when ``path`` is not one (a hub id, a plain model)."""
+    meta_file = Path(path) / MODEL_META
     if not meta_file.is_file():
+        return None
+    try:
+        return json.loads(meta_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{meta_file} is not valid JSON ({exc.msg}); the checkpoint is damaged, save it again") from None
+
+
+def load_trained(path: str | Path, *, device: str = "auto", dtype: str = "auto") -> ModelBundle:
+    """Load a gemkit checkpoint directory (adapter or full weights) as a ready model bundle.
+
+    An adapter stays a separate peft adapter on its base (``disable_adapter()`` gives the base back);
+    to start a new run from a checkpoint pass its directory as the model name instead, which merges it.
+    """
+    path = Path(path)
+    meta = read_checkpoint_meta(path)
+    if meta is None:
         raise ModelLoadError(f"{path} is not a gemkit checkpoint (no {MODEL_META}); pass the OUT/checkpoint directory")
-    meta = json.loads(meta_file.read_text())
     task = meta.get("task", "causal-lm")
     if not meta.get("adapter"):
         return load_model(ModelSpec(name=str(path), device=device, dtype=dtype, task=task))
