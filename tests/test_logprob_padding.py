@@ -63,7 +63,7 @@ def _group_sequences(tokenizer):
     prompts = [encode_prompt(tokenizer, "What is 2 + 2?"), encode_prompt(tokenizer, PROMPTS[1])]
     candidates = [["4", "It is four.", "2 + 2 = 4, since two and two make four."], RESPONSES]
     sequences = []
-    for prompt, group in zip(prompts, candidates):
+    for prompt, group in zip(prompts, candidates, strict=True):
         for text in group:
             sequences.append(EncodedSequence(prompt + tokenizer(text, add_special_tokens=False)["input_ids"],
                                              len(prompt)))
@@ -102,7 +102,7 @@ def test_shared_prompt_forward_equals_the_plain_padded_forward(tiny_bundle, side
     on = plain.mask.bool()
     assert torch.allclose(shared.logits[on], plain.logits[on], atol=1e-5)
     assert float(plain.token_logps.detach().abs().sum()) > 1.0  # real values, not zeros on both sides
-    for a, b in zip(shared_grads, plain_grads):
+    for a, b in zip(shared_grads, plain_grads, strict=True):
         assert torch.allclose(a, b, atol=1e-5)
     assert any(float(g.abs().sum()) > 0 for g in plain_grads)
 
