@@ -483,3 +483,77 @@ def profile_top(fn: Callable[[], Any], *, device: str, rows: int = 15) -> list[s
         out.append(f"| `{e.key}` | {getattr(e, key) / 1000:.1f} | {getattr(e, key) / total:.1%} | {e.count} |")
     del torch
     return out
+
+
+# ------------------------------------------------------------------- the gemkit-vs-TRL scripts' frame
+def version_of(name: str) -> str:
+    import importlib.metadata as md
+
+    return md.version(name)
+
+
+def measure_side(args: argparse.Namespace, side: Callable[..., SideResult], *side_args: Any) -> SideResult:
+    """``side(args, *side_args)``, under torch.profiler with ``--profile`` (its top ops kept in ``extra``)."""
+    if not getattr(args, "profile", False):
+        return side(args, *side_args)
+    holder: dict[str, SideResult] = {}
+    table = profile_top(lambda: holder.setdefault("r", side(args, *side_args)), device=args.device)
+    holder["r"].extra["profile"] = table
+    return holder["r"]
+
+
+def in_process_runner(args: argparse.Namespace, run_side: Callable[[argparse.Namespace], None]
+                      ) -> Callable[[str, str], None] | None:
+    """With ``--in-process``: run a side by calling ``run_side`` here instead of in a child process."""
+    if not args.in_process:
+        return None
+
+    def run(side: str, path: str) -> None:
+        run_side(argparse.Namespace(**{**vars(args), "side": side, "result_json": path}))
+
+    return run
+
+
+@dataclass
+class Comparison:
+    """How one gemkit-vs-peer script names its sides and its target."""
+
+    title: str  # the report section's title
+    ours: str  # "SEGA", "gemkit"
+    peer: str  # "TRL GRPO", "TRL"
+    peer_short: str  # "TRL", in the tokens line
+    target_speedup: float
+    workload: str  # one sentence: what a step is and how it was timed
+    tokens: str  # the last ratio line's label: "generated tokens per step"
+
+
+def compare_and_report(args: argparse.Namespace, env: dict[str, str], results: dict[str, SideResult],
+                       spec: Comparison) -> None:
+    """The speed and peak-memory ratios of sides ``gemkit`` and ``trl``: table, ratios (printed last),
+    notes on missed targets, profiles, and the report section."""
+    g, t = results["gemkit"], results["trl"]
+    speedup = t.median_s / g.median_s
+    memory_ratio = g.peak_mib / t.peak_mib
+    body = side_table(results, mfu_peak=peak_flops(args)) + ["", spec.workload]
+    ratios = [
+        f"speed, {spec.peer} s/step ÷ {spec.ours} s/step: {speedup:.2f}x (target >= {spec.target_speedup}x: "
+        f"{verdict(speedup, spec.target_speedup)})",
+        f"peak memory, {spec.ours} ÷ {spec.peer}: {memory_ratio:.2f} (target <= 1.00: "
+        f"{verdict(memory_ratio, 1.0, higher_is_better=False)})",
+        f"{spec.tokens}, {spec.ours} / {spec.peer_short}: {g.tokens_per_step:.0f} / {t.tokens_per_step:.0f}",
+    ]
+    notes = []
+    if speedup < spec.target_speedup:
+        notes.append(f"speed target missed by {spec.target_speedup - speedup:.2f}x ({speedup:.2f}x against "
+                     f"{spec.target_speedup}x)")
+    if memory_ratio > 1.0:
+        notes.append(f"memory target missed: {spec.ours} peaks {g.peak_mib - t.peak_mib:.0f} MiB above {spec.peer}")
+    for r in results.values():
+        if "profile" in r.extra:
+            body += ["", f"torch.profiler, {r.label}, whole run (top ops by self time):", ""] + r.extra["profile"]
+    if getattr(args, "profile", False):
+        notes.append("run under torch.profiler: times include profiler overhead on both sides")
+    if not args.no_report:
+        append_report(args.report, title=spec.title, env=env, body=body, ratios=ratios, notes=notes)
+    print("\n".join(body))
+    print_ratios(ratios)

@@ -13,7 +13,6 @@ Target (issue 7): gemkit ≥ 1.1× faster than TRL, and no more peak memory.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -93,15 +92,9 @@ def trl_side(args: Any, bundle: Any, pairs: list[Any], memory: common.PeakMemory
     data = trainer.train_dataset
     per_pair = [2 * len(r["prompt_ids"]) + len(r["chosen_ids"]) + len(r["rejected_ids"]) for r in data]
     trainer.train()
-    return common.SideResult("trl", f"TRL {_version('trl')} DPOTrainer", timer.times[args.warmup:],
+    return common.SideResult("trl", f"TRL {common.version_of('trl')} DPOTrainer", timer.times[args.warmup:],
                              args.batch * sum(per_pair) / len(per_pair), memory.peak_mib(), memory.baseline_mib,
                              memory.method)
-
-
-def _version(name: str) -> str:
-    import importlib.metadata as md
-
-    return md.version(name)
 
 
 def run_side(args: Any) -> None:
@@ -116,28 +109,11 @@ def run_side(args: Any) -> None:
     pairs = long_pairs(bundle.tokenizer, args.batch * (args.warmup + args.steps), args.seq_tokens, args.seed)
     memory = common.PeakMemory(args.device)
     memory.reset()
-    side = gemkit_side if args.side == "gemkit" else trl_side
-    if args.profile:
-        holder: dict[str, Any] = {}
-        table = common.profile_top(lambda: holder.setdefault("r", side(args, bundle, pairs, memory)), device=args.device)
-        result = holder["r"]
-        result.extra["profile"] = table
-    else:
-        result = side(args, bundle, pairs, memory)
+    result = common.measure_side(args, gemkit_side if args.side == "gemkit" else trl_side, bundle, pairs, memory)
     tokens = result.tokens_per_step
     result.flops_per_step = common.nominal_flops(bundle.model, forward_tokens=tokens, train_tokens=tokens,
                                                  context=tokens / (4 * args.batch))
     common.write_side(args, result)
-
-
-def _in_process(args: Any) -> Any:
-    if not args.in_process:
-        return None
-
-    def run(side: str, path: str) -> None:
-        run_side(argparse.Namespace(**{**vars(args), "side": side, "result_json": path}))
-
-    return run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,36 +128,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     common.setup_process(args.threads)
     env = common.environment(args)
-    results = common.run_sides(__file__, argv, ["gemkit", "trl"], in_process=_in_process(args))
-    g, t = results["gemkit"], results["trl"]
-    speedup = t.median_s / g.median_s
-    memory_ratio = g.peak_mib / t.peak_mib
-    body = common.side_table(results, mfu_peak=common.peak_flops(args))
-    body += ["", f"{args.batch} pairs × ≤{args.seq_tokens} tokens per sequence (chosen and rejected), sigmoid β=0.1, "
-             f"LoRA r=16; {args.steps} timed steps after {args.warmup} warm-up per side; peak memory is "
-             f"{g.memory_method} over the timed steps; tokens = non-padding tokens of the policy batch."]
-    ratios = [
-        f"speed, TRL s/step ÷ gemkit s/step: {speedup:.2f}x (target >= {TARGET_SPEEDUP}x: "
-        f"{common.verdict(speedup, TARGET_SPEEDUP)})",
-        f"peak memory, gemkit ÷ TRL: {memory_ratio:.2f} (target <= 1.00: "
-        f"{common.verdict(memory_ratio, 1.0, higher_is_better=False)})",
-        f"tokens per step, gemkit / TRL: {g.tokens_per_step:.0f} / {t.tokens_per_step:.0f}",
-    ]
-    notes = []
-    if speedup < TARGET_SPEEDUP:
-        notes.append(f"speed target missed by {TARGET_SPEEDUP - speedup:.2f}x ({speedup:.2f}x against {TARGET_SPEEDUP}x)")
-    if memory_ratio > 1.0:
-        notes.append(f"memory target missed: gemkit peaks {g.peak_mib - t.peak_mib:.0f} MiB above TRL")
-    for r in results.values():
-        if "profile" in r.extra:
-            body += ["", f"torch.profiler, {r.label}, whole run (top ops by self time):", ""] + r.extra["profile"]
-    if args.profile:
-        notes.append("run under torch.profiler: times include profiler overhead on both sides")
-    if not args.no_report:
-        common.append_report(args.report, title="DPO: gemkit vs TRL DPOTrainer (perf_dpo_vs_trl.py)", env=env,
-                             body=body, ratios=ratios, notes=notes)
-    print("\n".join(body))
-    common.print_ratios(ratios)
+    results = common.run_sides(__file__, argv, ["gemkit", "trl"], in_process=common.in_process_runner(args, run_side))
+    workload = (f"{args.batch} pairs × ≤{args.seq_tokens} tokens per sequence (chosen and rejected), sigmoid β=0.1, "
+                f"LoRA r=16; {args.steps} timed steps after {args.warmup} warm-up per side; peak memory is "
+                f"{results['gemkit'].memory_method} over the timed steps; tokens = non-padding tokens of the "
+                f"policy batch.")
+    common.compare_and_report(args, env, results, common.Comparison(
+        "DPO: gemkit vs TRL DPOTrainer (perf_dpo_vs_trl.py)", "gemkit", "TRL", "TRL", TARGET_SPEEDUP, workload,
+        "tokens per step"))
 
 
 if __name__ == "__main__":

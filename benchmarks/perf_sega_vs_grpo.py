@@ -21,7 +21,6 @@ Target (issue 7): SEGA ≥ 1.5× faster than TRL GRPO, and no more peak memory.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 import tempfile
@@ -119,9 +118,7 @@ def grpo_side(args: Any, bundle: Any, pairs: list[Any], memory: common.PeakMemor
     trainer.train()
     lengths = [row["completions/mean_length"] for row in trainer.state.log_history if "completions/mean_length" in row]
     lengths = lengths[args.warmup:] or lengths
-    import importlib.metadata as md
-
-    return common.SideResult("trl", f"TRL {md.version('trl')} GRPOTrainer", timer.times[args.warmup:],
+    return common.SideResult("trl", f"TRL {common.version_of('trl')} GRPOTrainer", timer.times[args.warmup:],
                              sum(lengths) / len(lengths) * args.k * args.prompts, memory.peak_mib(),
                              memory.baseline_mib, memory.method)
 
@@ -140,14 +137,7 @@ def run_side(args: Any) -> None:
     pairs = builtin_train_pairs(args.prompts * (args.warmup + args.steps), args.seed)
     memory = common.PeakMemory(args.device)
     memory.reset()
-    side = sega_side if args.side == "gemkit" else grpo_side
-    if args.profile:
-        holder: dict[str, Any] = {}
-        table = common.profile_top(lambda: holder.setdefault("r", side(args, bundle, pairs, memory)), device=args.device)
-        result = holder["r"]
-        result.extra["profile"] = table
-    else:
-        result = side(args, bundle, pairs, memory)
+    result = common.measure_side(args, sega_side if args.side == "gemkit" else grpo_side, bundle, pairs, memory)
     prompt_tokens = 90.0  # the templated CoT prompt, about; only the attention term uses it
     generated = result.tokens_per_step
     # Useful work of one step: sampling (a forward per generated token) + one training forward/backward
@@ -156,16 +146,6 @@ def run_side(args: Any) -> None:
         bundle.model, forward_tokens=generated, train_tokens=generated + prompt_tokens * args.k * args.prompts,
         context=prompt_tokens + args.new_tokens / 2)
     common.write_side(args, result)
-
-
-def _in_process(args: Any) -> Any:
-    if not args.in_process:
-        return None
-
-    def run(side: str, path: str) -> None:
-        run_side(argparse.Namespace(**{**vars(args), "side": side, "result_json": path}))
-
-    return run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -181,36 +161,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     common.setup_process(args.threads)
     env = common.environment(args)
-    results = common.run_sides(__file__, argv, ["gemkit", "trl"], in_process=_in_process(args))
-    g, t = results["gemkit"], results["trl"]
-    speedup = t.median_s / g.median_s
-    memory_ratio = g.peak_mib / t.peak_mib
-    body = common.side_table(results, mfu_peak=common.peak_flops(args))
-    body += ["", f"{args.prompts} prompt × k={args.k} × {args.new_tokens} new tokens per step (tokens = generated "
-             f"tokens); {args.steps} timed steps after {args.warmup} warm-up per side; peak memory is "
-             f"{g.memory_method} over the timed steps."]
-    ratios = [
-        f"speed, TRL GRPO s/step ÷ SEGA s/step: {speedup:.2f}x (target >= {TARGET_SPEEDUP}x: "
-        f"{common.verdict(speedup, TARGET_SPEEDUP)})",
-        f"peak memory, SEGA ÷ TRL GRPO: {memory_ratio:.2f} (target <= 1.00: "
-        f"{common.verdict(memory_ratio, 1.0, higher_is_better=False)})",
-        f"generated tokens per step, SEGA / TRL: {g.tokens_per_step:.0f} / {t.tokens_per_step:.0f}",
-    ]
-    notes = []
-    if speedup < TARGET_SPEEDUP:
-        notes.append(f"speed target missed by {TARGET_SPEEDUP - speedup:.2f}x ({speedup:.2f}x against {TARGET_SPEEDUP}x)")
-    if memory_ratio > 1.0:
-        notes.append(f"memory target missed: SEGA peaks {g.peak_mib - t.peak_mib:.0f} MiB above TRL GRPO")
-    for r in results.values():
-        if "profile" in r.extra:
-            body += ["", f"torch.profiler, {r.label}, whole run (top ops by self time):", ""] + r.extra["profile"]
-    if args.profile:
-        notes.append("run under torch.profiler: times include profiler overhead on both sides")
-    if not args.no_report:
-        common.append_report(args.report, title="SEGA vs TRL GRPOTrainer (perf_sega_vs_grpo.py)", env=env,
-                             body=body, ratios=ratios, notes=notes)
-    print("\n".join(body))
-    common.print_ratios(ratios)
+    results = common.run_sides(__file__, argv, ["gemkit", "trl"], in_process=common.in_process_runner(args, run_side))
+    workload = (f"{args.prompts} prompt × k={args.k} × {args.new_tokens} new tokens per step (tokens = generated "
+                f"tokens); {args.steps} timed steps after {args.warmup} warm-up per side; peak memory is "
+                f"{results['gemkit'].memory_method} over the timed steps.")
+    common.compare_and_report(args, env, results, common.Comparison(
+        "SEGA vs TRL GRPOTrainer (perf_sega_vs_grpo.py)", "SEGA", "TRL GRPO", "TRL", TARGET_SPEEDUP, workload,
+        "generated tokens per step"))
 
 
 if __name__ == "__main__":

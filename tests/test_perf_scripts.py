@@ -16,11 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = ["--model", "random:tiny", "--steps", "1", "--warmup", "0", "--device", "cpu", "--threads", "1"]
 SCRIPTS = {
     "perf_scoring.py": ["--response-tokens", "16", "--k", "2"],
+    "perf_eval.py": ["--pairs", "6", "--batch-size", "4"],
     "perf_dpo_vs_trl.py": ["--in-process", "--batch", "2", "--seq-tokens", "96"],
     "perf_sega_vs_grpo.py": ["--in-process", "--k", "2", "--new-tokens", "8"],
 }
 LAST_LINE = {
     "perf_scoring.py": "forward+scoring, official / gemkit:",
+    "perf_eval.py": "throughput, gemkit pairs/s ÷ loop pairs/s:",
     "perf_dpo_vs_trl.py": "tokens per step, gemkit / TRL:",
     "perf_sega_vs_grpo.py": "generated tokens per step, SEGA / TRL:",
 }

@@ -3,7 +3,10 @@
 The forward pass that yields the log-probs for the update also yields the (detached) token
 entropies the scorer reads, so scoring costs no extra pass (the official code runs a second,
 eval-mode pass per candidate). All b·k candidates of the micro-batch go through one padded batch,
-so memory grows with one micro-batch, not with the number of steps or prompts.
+so memory grows with one micro-batch, not with the number of steps or prompts. The k candidates
+of a prompt share its tokens, so the prompt runs once and its KV cache serves all k
+(:func:`gemkit.logprobs.shared_prompt_logprobs`, exact); after a per-candidate truncation they
+no longer share it and the plain padded forward runs instead.
 
 Reused by every group objective (SEGA, GRPO, …): :func:`score_groups` returns a :class:`GroupBatch`
 holding the encoded batch, the policy log-probs *with* grad, the scorer's inputs and result, and
@@ -22,7 +25,7 @@ from gemkit.data.encoding import SequenceBatch, collate
 from gemkit.data.records import PreferencePair, Text
 from gemkit.gem.advantages import AdvantageRule, advantages_from_scores
 from gemkit.generation import Generation, SamplingConfig, generate
-from gemkit.logprobs import ResponseScores, response_logprobs
+from gemkit.logprobs import ResponseScores, response_logprobs, shared_prompt_logprobs, shares_prompts
 from gemkit.scoring import ScoreResult, ScoringInputs
 
 COT_SYSTEM_PROMPT = ("You are a careful assistant. Think step by step, then give the result on a last line "
@@ -126,7 +129,10 @@ def score_groups(ctx: Any, prompts: list[Text | PreferencePair], *, k: int, samp
     batch = collate(sequences, tokenizer.pad_token_id, side="right").to(device)
     needs_logits = bool(getattr(scorer, "needs_logits", False))
     with _eval_mode(model):
-        policy = response_logprobs(model, batch, with_entropy=True, keep_logits=needs_logits)
+        if shares_prompts(sequences, k):
+            policy = shared_prompt_logprobs(model, batch, sequences, k, with_entropy=True, keep_logits=needs_logits)
+        else:
+            policy = response_logprobs(model, batch, with_entropy=True, keep_logits=needs_logits)
     lengths = torch.tensor([len(r) for r in generation.response_ids], device=device)
     width = int(max(1, lengths.max().item()))
     response_mask = (torch.arange(width, device=device).unsqueeze(0) < lengths.unsqueeze(1)).float()
