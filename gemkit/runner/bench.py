@@ -349,6 +349,7 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
     if max(config.shots) > len(pairs):
         raise ConfigError(f"--shots {max(config.shots)} exceeds the {len(pairs)} pairs in {config.train}")
     cells = plan_cells(config, data_fingerprint(pairs))
+    check_training_lengths(config, pairs, {cell.method for cell in cells})
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if resume and manifest_path.is_file() else {}
     packages = package_versions()
@@ -418,6 +419,32 @@ def shared_cells(cells: list[Cell], config: BenchConfig) -> dict[str, Any]:
     return {"base": next((c.cell_id for c in cells if c.method == "base"), None),
             "sft": {f"shots={c.shots},seed={c.seed}": c.cell_id for c in cells if c.method == SFT},
             "sft_baseline_for": config.sft_baseline_benchmarks()}
+
+
+def check_training_lengths(config: BenchConfig, pairs: list[PreferencePair], methods: set[str]) -> None:
+    """Every record each planned method trains on fits ``max_length`` (:mod:`gemkit.data.lengths`),
+    checked before the run directory is written, as ``gemkit train`` does.
+
+    Only the tokenizer is loaded. A model only a plugin's ``load_model`` hook knows has no tokenizer
+    to load here; its cells still run the same check when they train.
+    """
+    from gemkit.data.lengths import check_lengths
+    from gemkit.errors import ModelLoadError
+    from gemkit.models.loader import load_tokenizer
+    from gemkit.train import TrainConfig
+
+    trained = {m for m in methods if m != "base"} | {"rm" for m in methods if trains_reward_model(config, m)}
+    if not trained:
+        return
+    try:
+        tokenizer = load_tokenizer(config.model)
+    except ModelLoadError:
+        return
+    subset = pairs[:max(config.shots)]
+    defaults = TrainConfig()  # the cells train with these truncation and system-prompt defaults
+    for responses in sorted({tuple(registry("objective").get(m).cls.trained_responses) for m in trained}):
+        check_lengths(subset, tokenizer, config.max_length, policy=defaults.truncation,
+                      system=defaults.system_prompt, source=config.train, responses=responses)
 
 
 def _record_in_manifest(manifest: dict[str, Any], record: dict[str, Any]) -> None:
