@@ -159,3 +159,17 @@ def test_sft_masks_prompt_and_padding(tokenizer):
         tokens += seq.response_length
     assert out.num_tokens == tokens
     assert out.loss.item() == pytest.approx(nll / tokens, rel=1e-5)
+
+
+def test_prompts_cut_to_fit_a_sampled_group_are_counted_in_the_step_context(monkeypatch, tokenizer):
+    """max_length = len(prompt) + 3: LONG (>3 tokens + EOS) needs its prompt cut, SHORT too, so both
+    candidates count; the count lands in ``ctx.truncated_sequences``, which the engine logs."""
+    bundle = make_tiny(lora=LoraSpec(r=4))
+    prompt_ids, ids = fix_generation(monkeypatch, tokenizer, [SHORT, LONG], [True, True])
+    ctx = StepContext(bundle.model, bundle.tokenizer,
+                      TrainConfig(model="random:tiny", max_length=len(prompt_ids) + 3), torch.device("cpu"))
+    assert min(len(r) for r in ids) + 1 > 3
+    group = score_groups(ctx, [PROMPT], k=2, sampling=SAMPLING, scorer=FixedScorer([1.0, 0.0]), mapping=IDENTITY)
+    assert group.truncated == 2 and ctx.truncated_sequences == 2
+    score_groups(ctx, [PROMPT], k=2, sampling=SAMPLING, scorer=FixedScorer([1.0, 0.0]), mapping=IDENTITY)
+    assert ctx.truncated_sequences == 4

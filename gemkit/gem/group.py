@@ -125,6 +125,8 @@ def score_groups(ctx: Any, prompts: list[Text | PreferencePair], *, k: int, samp
                 del seq.input_ids[:overflow]
                 seq.response_start -= overflow
                 truncated += 1
+    if hasattr(ctx, "truncated_sequences"):  # the engine's running count, logged as truncated_sequences
+        ctx.truncated_sequences += truncated
     device = next(model.parameters()).device
     batch = collate(sequences, tokenizer.pad_token_id, side="right").to(device)
     needs_logits = bool(getattr(scorer, "needs_logits", False))
