@@ -109,6 +109,7 @@ class PPO(Objective):
             torch.nn.init.zeros_(self.value_head.bias)
         # The LM head's input is the final hidden state of exactly the positions whose log-probs we
         # compute (the logits_to_keep window), so one hook gives the value head its features for free.
+        # That holds for the plain padded forward, hence ``share_prompt=False`` in compute_loss.
         ctx.model.get_output_embeddings().register_forward_pre_hook(self._capture)
 
     def _capture(self, module: Any, args: tuple[Any, ...]) -> None:
@@ -122,7 +123,7 @@ class PPO(Objective):
         scorer = RewardModelScorer(self.reward_bundle, [p.prompt for p in batch], ctx.config.max_length,
                                    ctx.config.system_prompt)
         group = score_groups(ctx, list(batch), k=cfg.k, sampling=self.sampling, scorer=scorer,
-                             mapping=lambda scores: scores.clone())
+                             mapping=lambda scores: scores.clone(), share_prompt=False)
         hidden = self._hidden[:, :-1].detach()  # [n, w, h], aligned with token_logps
         logps, mask = group.policy.token_logps, group.policy.mask
         reference = ctx.reference_logprobs(group.batch).token_logps

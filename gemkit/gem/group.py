@@ -96,14 +96,16 @@ def _response_view(values: torch.Tensor, scores: ResponseScores, width: int) -> 
 
 def score_groups(ctx: Any, prompts: list[Text | PreferencePair], *, k: int, sampling: SamplingConfig, scorer: Any,
                  mapping: Any, rule: AdvantageRule | None = None, answers: list[str | None] | None = None,
-                 system: str | None = None) -> GroupBatch:
+                 system: str | None = None, share_prompt: bool = True) -> GroupBatch:
     """Sample ``k`` candidates per prompt from the current policy, score, map and centre them (GEM
     Cognitive Filtering + Eq. 2's advantages).
 
     ``ctx`` is a :class:`~gemkit.train.StepContext` (anything with ``model``, ``tokenizer`` and
     ``config.max_length`` / ``config.system_prompt`` will do). ``prompts`` are texts, chat message
     lists or PreferencePairs (whose ``answer`` then fills ``answers``). ``system`` defaults to the
-    config's system prompt, else :data:`COT_SYSTEM_PROMPT`.
+    config's system prompt, else :data:`COT_SYSTEM_PROMPT`. ``share_prompt=False`` forces the plain
+    padded forward (one LM-head call over ``batch``'s response window), for objectives that read
+    that call's hidden states (rm-ppo's value head).
     """
     model, tokenizer = ctx.model, ctx.tokenizer
     config = getattr(ctx, "config", None)
@@ -131,7 +133,7 @@ def score_groups(ctx: Any, prompts: list[Text | PreferencePair], *, k: int, samp
     batch = collate(sequences, tokenizer.pad_token_id, side="right").to(device)
     needs_logits = bool(getattr(scorer, "needs_logits", False))
     with _eval_mode(model):
-        if shares_prompts(sequences, k):
+        if share_prompt and shares_prompts(sequences, k):
             policy = shared_prompt_logprobs(model, batch, sequences, k, with_entropy=True, keep_logits=needs_logits)
         else:
             policy = response_logprobs(model, batch, with_entropy=True, keep_logits=needs_logits)
