@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from gemkit.errors import ConfigError
+from gemkit.errors import ConfigError, TrainingError
 from gemkit.report.build import build_report
 from gemkit.runner.bench import BenchConfig, load_cells, run_bench
 
@@ -54,12 +54,21 @@ def test_kill_then_resume_matches_unbroken_run(tmp_path):
         assert len(ids) == len(set(ids)) == 3
 
 
-def test_failing_cell_is_recorded_and_shown_as_failed(tmp_path):
+def test_failing_cell_is_recorded_and_shown_as_failed(tmp_path, monkeypatch):
+    """A cell whose training raises (here a non-finite loss, forced) is recorded as failed and the
+    report says FAILED, never a number. (Data that cannot fit max_length now stops the run before
+    it starts: tests/test_runner_lengths.py.)"""
+    import gemkit.train as train_module
+
+    def diverges(*args, **kwargs):
+        raise TrainingError("non-finite loss (nan) at step 1 (batch ids: p0); last good checkpoint: none")
+
+    monkeypatch.setattr(train_module, "train", diverges)
     out = run_bench(_config(tmp_path / "run", methods=["dpo"], method_options={"dpo": {"loss": "ipo"}},
                             benchmarks=["arithmetic-pref"], train="builtin:arithmetic?n=2", shots=[2], steps=1,
-                            batch_size=4, max_length=8))
+                            batch_size=4))
     failed = [r for r in load_cells(out) if r["status"] == "failed"]
-    assert failed and "max_length" in failed[0]["error"]
+    assert failed and "non-finite loss" in failed[0]["error"]
     assert "FAILED" in (build_report(out) / "report.md").read_text()
 
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from gemkit.errors import TrainingError
 from gemkit.report.build import build_report
 from gemkit.report.schema import load_run
 from gemkit.runner.bench import WORK, BenchConfig, load_cells, run_bench
@@ -75,14 +76,20 @@ def test_kill_then_resume_equals_the_unbroken_run(unbroken, tmp_path):
             assert len(ids) == len(set(ids)) == 3, items
 
 
-def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path):
-    """ipo cannot train at max_length 8 (no room for a response); the base cell still finishes and
-    the report shows the failure, never a number."""
+def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
+    """ipo's training raises (a forced non-finite loss); the base cell still finishes and the report
+    shows the failure, never a number."""
+    import gemkit.train as train_module
+
+    def diverges(*args, **kwargs):
+        raise TrainingError("non-finite loss (nan) at step 1 (batch ids: p0); last good checkpoint: none")
+
+    monkeypatch.setattr(train_module, "train", diverges)
     out = run_bench(_config(tmp_path / "run", methods=["ipo"], method_options={}, benchmarks=["arithmetic-pref"],
-                            max_length=8, benchmark_options={}), progress=False)
+                            benchmark_options={}), progress=False)
     cells = {r["method"]: r for r in load_cells(out)}
     assert cells["base"]["status"] == "ok" and cells["ipo"]["status"] == "failed"
-    assert "max_length" in cells["ipo"]["error"]
+    assert "non-finite loss" in cells["ipo"]["error"]
     report = build_report(out, formats=("md",), with_figures=False)
     row = next(line for line in (report / "report.md").read_text().splitlines() if line.startswith("| IPO |"))
-    assert "FAILED (" in row and "max_length" in row
+    assert "FAILED (" in row and "non-finite loss" in row

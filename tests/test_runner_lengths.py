@@ -5,8 +5,8 @@ import json
 import pytest
 
 from gemkit.cli import main
-from gemkit.errors import DataError
 from gemkit.data.readers import load_pairs
+from gemkit.errors import DataError
 from gemkit.runner.bench import BenchConfig, check_training_lengths, run_bench
 
 
