@@ -428,7 +428,7 @@ def check_training_lengths(config: BenchConfig, pairs: list[PreferencePair], met
     Only the tokenizer is loaded. A model only a plugin's ``load_model`` hook knows has no tokenizer
     to load here; its cells still run the same check when they train.
     """
-    from gemkit.data.lengths import check_lengths
+    from gemkit.data.lengths import RESPONSES, check_lengths
     from gemkit.errors import ModelLoadError
     from gemkit.models.loader import load_tokenizer
     from gemkit.train import TrainConfig
@@ -442,7 +442,8 @@ def check_training_lengths(config: BenchConfig, pairs: list[PreferencePair], met
         return
     subset = pairs[:max(config.shots)]
     defaults = TrainConfig()  # the cells train with these truncation and system-prompt defaults
-    for responses in sorted({tuple(registry("objective").get(m).cls.trained_responses) for m in trained}):
+    for responses in sorted({tuple(getattr(registry("objective").get(m).cls, "trained_responses", RESPONSES))
+                             for m in trained}):
         check_lengths(subset, tokenizer, config.max_length, policy=defaults.truncation,
                       system=defaults.system_prompt, source=config.train, responses=responses)
 

@@ -242,7 +242,7 @@ def train(
             bar.update(1)
             if dist_info.is_main and config.save_every and step % config.save_every == 0 and step < config.max_steps:
                 _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped,
-                            ctx.truncated_sequences)
+                                ctx.truncated_sequences)
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous_handler)
