@@ -11,9 +11,11 @@ from typing import Any, Iterator
 
 import torch
 
+from gemkit.cpu_matmul import weight_major_linears
 from gemkit.data.encoding import EncodedSequence, collate, encode_prompt
 from gemkit.data.records import Text
 from gemkit.errors import ConfigError
+from gemkit.sampling import NucleusSampler
 
 
 @dataclass
@@ -126,32 +128,61 @@ def merged_lora(model: Any) -> Iterator[None]:
                 layer.get_base_layer().weight.copy_(weight)
 
 
+def _shared_prefill(model: Any, batch: Any, k: int) -> dict[str, Any] | None:
+    """``generate`` inputs for k samples per prompt whose prompt was prefilled once, not k times.
+
+    A causal LM's keys and values at the prompt positions do not depend on what follows, so the k
+    samples of one prompt share them exactly. The b prompts but their last token (``[b, P−1]``) run
+    through one forward that keeps its KV cache; the cache is repeated k times along the batch
+    (``[b·k, h, P−1, d]``, the row order ``num_return_sequences=k`` would give) and ``generate``
+    starts from it with the full ``[b·k, P]`` ids, so it feeds only the last prompt token before
+    sampling. Prefill cost: b·(P−1) positions instead of b·k·P. None where it does not apply (k = 1,
+    one-token prompts, or a model whose cache is not a plain per-token attention cache).
+    """
+    if k < 2 or batch.input_ids.shape[1] < 2:
+        return None
+    prefill = model(input_ids=batch.input_ids[:, :-1], attention_mask=batch.attention_mask[:, :-1],
+                    position_ids=batch.position_ids[:, :-1], use_cache=True, logits_to_keep=1)
+    cache = getattr(prefill, "cache", None)
+    if cache is None or not hasattr(cache, "batch_repeat_interleave") or any(getattr(cache, "is_linear", [True])):
+        return None
+    cache.batch_repeat_interleave(k)
+    return dict(input_ids=batch.input_ids.repeat_interleave(k, dim=0),
+                attention_mask=batch.attention_mask.repeat_interleave(k, dim=0), cache=cache)
+
+
 def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int, sampling: SamplingConfig,
                     k: int, system: str | None, output_logits: bool) -> Generation:
-    from transformers import GenerationConfig
+    from transformers import GenerationConfig, LogitsProcessorList
 
-    encoded = [encode_prompt(tokenizer, p, system) for p in prompts]
-    device = next(model.parameters()).device
-    batch = collate([EncodedSequence(ids, len(ids)) for ids in encoded], tokenizer.pad_token_id, side="left").to(device)
-    options: dict[str, Any] = dict(max_new_tokens=sampling.max_new_tokens, do_sample=sampling.do_sample,
-                                   num_return_sequences=k, pad_token_id=tokenizer.pad_token_id,
-                                   eos_token_id=tokenizer.eos_token_id, top_k=sampling.top_k,
-                                   return_dict_in_generate=True, output_logits=output_logits)
-    if sampling.do_sample:
-        options.update(temperature=sampling.temperature, top_p=sampling.top_p)
-    else:
-        options.update(temperature=None, top_p=None)
     if k > 1 and not sampling.do_sample:
         raise ConfigError(f"greedy decoding gives one answer per prompt; got num_return_sequences={k}. "
                           "Sample (do_sample=true) for several candidates.")
+    encoded = [encode_prompt(tokenizer, p, system) for p in prompts]
+    device = next(model.parameters()).device
+    batch = collate([EncodedSequence(ids, len(ids)) for ids in encoded], tokenizer.pad_token_id, side="left").to(device)
+    # transformers decodes greedily; when sampling, gemkit's NucleusSampler (the last logits
+    # processor) has already drawn the token, so the greedy pick takes it. Rows arrive expanded
+    # k times, so ``num_return_sequences`` stays 1.
+    options: dict[str, Any] = dict(max_new_tokens=sampling.max_new_tokens, do_sample=False, num_return_sequences=1,
+                                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                   temperature=None, top_p=None, top_k=None, return_dict_in_generate=True,
+                                   output_logits=output_logits)
+    processors = LogitsProcessorList()
+    if sampling.do_sample:
+        processors.append(NucleusSampler(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k))
     was_training = model.training
     model.eval()  # no dropout while sampling; the update pass runs in train mode
-    # On a GPU the adapter's extra matmuls are cheap next to the memory-bound step; merge on CPU only.
-    merge = merged_lora(model) if device.type == "cpu" and hasattr(model, "peft_config") else nullcontext()
+    # On a GPU the adapter's extra matmuls are cheap next to the memory-bound step, and its BLAS
+    # handles few-row inputs well: merge and switch matmuls on CPU only.
+    on_cpu = device.type == "cpu"
+    merge = merged_lora(model) if on_cpu and hasattr(model, "peft_config") else nullcontext()
     try:
-        with merge:
-            out = model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                 generation_config=GenerationConfig(**options))
+        with merge, weight_major_linears(model) if on_cpu else nullcontext():
+            inputs = _shared_prefill(model, batch, k) or dict(
+                input_ids=batch.input_ids.repeat_interleave(k, dim=0),
+                attention_mask=batch.attention_mask.repeat_interleave(k, dim=0))
+            out = model.generate(**inputs, generation_config=GenerationConfig(**options), logits_processor=processors)
     finally:
         model.train(was_training)
     new_tokens = out.sequences[:, batch.input_ids.shape[1]:].tolist()

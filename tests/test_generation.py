@@ -57,3 +57,28 @@ def test_greedy_with_several_answers_is_a_clear_error(lora_bundle):
     with pytest.raises(ConfigError, match="greedy decoding gives one answer"):
         generate(lora_bundle.model, lora_bundle.tokenizer, ["hi"], sampling=SamplingConfig(do_sample=False),
                  num_return_sequences=2)
+
+
+def test_shared_prefill_samples_what_k_full_prefills_sample(lora_bundle, monkeypatch):
+    """Prefilling each prompt once and repeating its cache k times is exact: same seed, same samples
+    and the same raw logits as letting ``generate`` prefill all b·k rows (left padding included)."""
+    import gemkit.generation as generation
+
+    model, tok = lora_bundle.model, lora_bundle.tokenizer
+    prompts = ["Add 2 and 3.", "What is seven times eight, worked step by step?"]
+    sampling = SamplingConfig(max_new_tokens=8)
+
+    def sample() -> generation.Generation:
+        torch.manual_seed(3)
+        return generate(model, tok, prompts, sampling=sampling, num_return_sequences=3, output_logits=True)
+
+    calls = []
+    real = generation._shared_prefill
+    monkeypatch.setattr(generation, "_shared_prefill", lambda *a: calls.append(a[2]) or real(*a))
+    shared = sample()
+    monkeypatch.setattr(generation, "_shared_prefill", lambda *a: None)
+    full = sample()
+    assert calls == [3]
+    assert shared.response_ids == full.response_ids and shared.texts == full.texts
+    assert shared.prompt_index == full.prompt_index == [0, 0, 0, 1, 1, 1]
+    assert torch.allclose(shared.logits, full.logits, atol=1e-4)
