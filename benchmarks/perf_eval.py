@@ -9,9 +9,9 @@ the DPO implicit reward r(q, a) = β · Σ_t log π(a_t | q, a_<t) (minus the re
 ``--reference base``: the base model with the LoRA adapters disabled). A pair is correct when
 r(chosen) > r(rejected).
 
-- ``gemkit``: :func:`gemkit.evaluation.preference.pairwise_accuracy` — all 2n sequences sorted by
-  length and scored in padded batches of ``--batch-size`` neighbours, LM head over the response
-  window only.
+- ``gemkit``: :func:`gemkit.evaluation.preference.pairwise_accuracy` — each pair's prompt runs
+  once and its chosen and rejected run on the prompt's KV cache; pairs are sorted by length and
+  scored in padded batches of about ``--batch-size`` sequences, LM head over the responses only.
 - ``one-pair loop`` (the official-code style, our code): for each pair, one forward over
   prompt + chosen and one over prompt + rejected (two more for the reference), batch of one, full
   logits, log-softmax, gather.
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="gemkit's eval batch (the `gemkit eval` default).")
     parser.add_argument("--reference", choices=["none", "base"], default="none",
                         help="none: r = β log π; base: load LoRA adapters and subtract the adapter-disabled model.")
+    parser.add_argument("--profile", action="store_true",
+                        help="After timing, run one more pass of each variant under torch.profiler; report top ops.")
     args = common.finish_args(parser.parse_args(argv))
     if args.pairs < 1 or args.batch_size < 1:
         raise SystemExit(f"Error: --pairs and --batch-size must be >= 1, got {args.pairs} and {args.batch_size}")
@@ -146,6 +148,10 @@ def main(argv: list[str] | None = None) -> None:
     if speedup < TARGET_SPEEDUP:
         notes.append(f"throughput target missed by {TARGET_SPEEDUP - speedup:.2f}x ({speedup:.2f}x against "
                      f"{TARGET_SPEEDUP}x)")
+    if args.profile:  # untimed extra passes, so the profiler's overhead stays out of the timings
+        for name in variants:
+            body += ["", f"torch.profiler top ops by self time, one pass of {labels[name]}:", "",
+                     *common.profile_top(lambda: variants[name](pairs), device=args.device)]
     if not args.no_report:
         common.append_report(args.report, title="Preference eval: batched vs one-pair loop (perf_eval.py)", env=env,
                              body=body, ratios=ratios, notes=notes)

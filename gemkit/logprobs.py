@@ -74,10 +74,14 @@ def shares_prompts(sequences: list[EncodedSequence], group_size: int) -> bool:
     return True
 
 
-def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[EncodedSequence], group_size: int, *,
-                           with_entropy: bool = False, keep_logits: bool = False) -> ResponseScores:
+def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[EncodedSequence],
+                           group_size: int | list[int], *, with_entropy: bool = False,
+                           keep_logits: bool = False) -> ResponseScores:
     """:func:`response_logprobs` of ``batch`` (= ``collate(sequences)``, either padding side; groups
     of ``group_size`` adjacent sequences share one prompt), running each prompt once.
+
+    ``group_size`` is one size for every group (k candidates per prompt) or the size of each group
+    in order (a preference pair's chosen and rejected, prompts that recur across pairs).
 
     Exact, not an approximation: a causal LM's keys and values at the prompt positions do not depend
     on what follows, so the prompt's forward is the same for all k candidates. The b distinct
@@ -90,9 +94,15 @@ def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[Enc
     Cost: b·P + b·k·R positions instead of b·k·(P + R).
     """
     device = batch.input_ids.device
-    k = group_size
+    sizes = [group_size] * (len(sequences) // group_size) if isinstance(group_size, int) else list(group_size)
+    if sum(sizes) != len(sequences) or min(sizes) < 1:
+        raise ValueError(f"group sizes {sizes} do not partition {len(sequences)} sequences")
+    starts_of_groups = [sum(sizes[:g]) for g in range(len(sizes))]
+    # owner[row] = the group (prompt) of sequence row
+    owner = torch.repeat_interleave(torch.arange(len(sizes), device=device), torch.tensor(sizes, device=device))
     pad_id = 0  # padding is masked out everywhere, so any valid id will do
-    heads = [EncodedSequence(seq.input_ids[:seq.response_start], seq.response_start) for seq in sequences[::k]]
+    heads = [EncodedSequence(sequences[i].input_ids[:sequences[i].response_start], sequences[i].response_start)
+             for i in starts_of_groups]
     prompt_lengths = torch.tensor([h.response_start for h in heads], device=device)
     prompt_batch = collate(heads, pad_id, side="right").to(device)
     shortest, longest = int(prompt_lengths.min()), int(prompt_lengths.max())
@@ -100,7 +110,7 @@ def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[Enc
                        position_ids=prompt_batch.position_ids, logits_to_keep=longest - shortest + 1, use_cache=True)
     # The last real prompt token of row i sits at column len_i − 1 of the kept window's frame.
     last = prompt_out.logits[torch.arange(len(heads), device=device), prompt_lengths - shortest]
-    last = last.repeat_interleave(k, dim=0).unsqueeze(1)  # [b·k, 1, V]
+    last = last[owner].unsqueeze(1)  # [b·k, 1, V]
     tails = [seq.input_ids[seq.response_start:] for seq in sequences]
     width = max(len(t) for t in tails)
     responses = torch.full((len(tails), width), pad_id, dtype=torch.long)
@@ -113,10 +123,10 @@ def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[Enc
     if width > 1:
         # The last response token predicts nothing, so it needs no forward.
         cache = prompt_out.cache
-        cache.batch_repeat_interleave(k)
-        starts = prompt_lengths.repeat_interleave(k)
+        cache.batch_select_indices(owner)
+        starts = prompt_lengths[owner]
         outputs = model(input_ids=responses[:, :-1],
-                        attention_mask=torch.cat([prompt_batch.attention_mask.repeat_interleave(k, dim=0),
+                        attention_mask=torch.cat([prompt_batch.attention_mask[owner],
                                                   response_mask[:, :-1]], dim=1),
                         position_ids=starts.unsqueeze(1) + torch.arange(width - 1, device=device),
                         cache=cache, use_cache=True)

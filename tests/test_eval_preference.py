@@ -58,6 +58,41 @@ def test_bucketed_scores_equal_one_by_one_scores(tiny_bundle):
     assert len(set(round(v, 6) for v in bucketed)) > 1
 
 
+def test_prompt_shared_scoring_with_reference_equals_one_by_one(monkeypatch):
+    """Prompts recurring 1, 2 and 3 times (groups of unequal sizes, batches of 4 never splitting a
+    group), an empty response and a reference (LoRA adapters disabled) give the one-by-one rewards,
+    and the shared-prompt forward is really the one used."""
+    import torch
+
+    import gemkit.evaluation.preference as preference
+    from gemkit.models import LoraSpec, ModelSpec, load_model
+
+    bundle = load_model(ModelSpec(name="random:tiny", seed=4), lora=LoraSpec(r=4))
+    with torch.no_grad():
+        for name, param in bundle.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.3)
+    prompts = ["What is 2 + 2?", "Name a colour.", "What is 2 + 2?", "Add 5 and 9.", "What is 2 + 2?", "Name a colour."]
+    responses = ["4", "Blue.", "It is five.", "14, since 5 + 9 = 14.", "", "Green, like grass."]
+    sizes_seen = []
+    real = preference.shared_prompt_logprobs
+
+    def recording(model, batch, members, sizes, **options):
+        sizes_seen.append(list(sizes))
+        return real(model, batch, members, sizes, **options)
+
+    monkeypatch.setattr(preference, "shared_prompt_logprobs", recording)
+    scoring = PreferenceScoring(reference="base")
+    ctx = EvalContext(bundle, batch_size=4, seed=0)
+    assert ctx.has_reference
+    shared = sequence_rewards(ctx, prompts, responses, scoring)
+    single = sequence_rewards(EvalContext(bundle, batch_size=1, seed=0), prompts, responses, scoring, bucketed=False)
+    assert shared == pytest.approx(single, abs=1e-5)
+    seen = [size for sizes in sizes_seen for size in sizes]
+    assert seen.count(3) == 2 and seen.count(2) == 2  # each shared group once for the policy, once for the reference
+    assert len(set(round(v, 5) for v in shared)) > 3
+
+
 def test_reference_auto_resolves_and_is_recorded(tiny_bundle):
     """A plain model has no reference: auto -> none; asking for base is a clear error."""
     ctx = EvalContext(tiny_bundle)

@@ -71,11 +71,13 @@ def _group_sequences(tokenizer):
     return sequences
 
 
+@pytest.mark.parametrize("group_size", [3, [3, 1, 2]], ids=["k=3", "sizes-3-1-2"])
 @pytest.mark.parametrize("side", ["left", "right"])
-def test_shared_prompt_forward_equals_the_plain_padded_forward(tiny_bundle, side):
+def test_shared_prompt_forward_equals_the_plain_padded_forward(tiny_bundle, side, group_size):
     """Running each prompt once and its k=3 candidates on its repeated KV cache gives the plain padded
     forward's tensors position by position — log-probs, entropies, mask, labels and logits — and
-    the same parameter gradients of L = Σ_{i,t} w_{i,t} log π(a_{i,t}) (fixed random w), to 1e-5."""
+    the same parameter gradients of L = Σ_{i,t} w_{i,t} log π(a_{i,t}) (fixed random w), to 1e-5.
+    Groups of unequal sizes (the second prompt's three candidates as groups of 1 and 2) too."""
     from gemkit.logprobs import shared_prompt_logprobs, shares_prompts
 
     model, tokenizer = tiny_bundle.model.eval(), tiny_bundle.tokenizer
@@ -94,7 +96,7 @@ def test_shared_prompt_forward_equals_the_plain_padded_forward(tiny_bundle, side
         return scores, [p.grad.clone() for p in params]
 
     plain, plain_grads = run(lambda: response_logprobs(model, batch, with_entropy=True, keep_logits=True))
-    shared, shared_grads = run(lambda: shared_prompt_logprobs(model, batch, sequences, 3, with_entropy=True,
+    shared, shared_grads = run(lambda: shared_prompt_logprobs(model, batch, sequences, group_size, with_entropy=True,
                                                               keep_logits=True))
     assert torch.equal(shared.mask, plain.mask) and torch.equal(shared.labels, plain.labels)
     assert torch.allclose(shared.token_logps, plain.token_logps, atol=1e-5)

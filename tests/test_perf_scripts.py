@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = ["--model", "random:tiny", "--steps", "1", "--warmup", "0", "--device", "cpu", "--threads", "1"]
 SCRIPTS = {
     "perf_scoring.py": ["--response-tokens", "16", "--k", "2"],
-    "perf_eval.py": ["--pairs", "6", "--batch-size", "4"],
+    "perf_eval.py": ["--pairs", "6", "--batch-size", "4", "--profile"],
     "perf_dpo_vs_trl.py": ["--in-process", "--batch", "2", "--seq-tokens", "96"],
     "perf_sega_vs_grpo.py": ["--in-process", "--k", "2", "--new-tokens", "8"],
 }
@@ -39,3 +39,5 @@ def test_perf_script_runs(script, tmp_path):
     assert last.startswith(LAST_LINE[script]), proc.stdout[-2000:]
     text = report.read_text()
     assert "random:tiny" in text and "**Ratios**" in text and "torch:" in text
+    if "--profile" in SCRIPTS[script]:
+        assert "torch.profiler top ops" in text and "| `aten::" in text

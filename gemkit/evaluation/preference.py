@@ -11,7 +11,8 @@ length-normalised sum); ``reference=auto`` means base when one exists, else none
 
 A pair is correct when r(chosen) > r(rejected); a tie counts as wrong (RewardBench v1) or half.
 All (prompt, response) sequences of a benchmark are sorted by token length and scored in batches of
-neighbours (length bucketing), so little compute goes to padding; results are returned in input
+neighbours (length bucketing), so little compute goes to padding, and a prompt shared by several
+responses (a pair's chosen and rejected) runs once for all of them; results are returned in input
 order, and the scores do not depend on the batch (position ids follow the attention mask).
 """
 from __future__ import annotations
@@ -21,11 +22,11 @@ from typing import Any, Literal
 
 import torch
 
-from gemkit.data.encoding import collate, encode_sequence
+from gemkit.data.encoding import EncodedSequence, SequenceBatch, collate, encode_sequence
 from gemkit.data.records import PreferencePair, Text
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
-from gemkit.logprobs import ResponseScores, response_logprobs
+from gemkit.logprobs import ResponseScores, response_logprobs, shared_prompt_logprobs
 
 
 @dataclass
@@ -75,35 +76,42 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
                      *, bucketed: bool = True) -> list[float]:
     """Reward of each (prompt, response), in input order.
 
-    ``bucketed=False`` scores in input order instead of length order (the slow baseline of
-    ``benchmarks/perf_eval.py``); the values are the same either way.
+    Sequences whose prompt tokens are identical (a pair's chosen and rejected, a prompt's k
+    completions) are scored together: the prompt runs once and every response on its KV cache
+    (:func:`gemkit.logprobs.shared_prompt_logprobs`, exact), which for pairs saves one prompt
+    forward in two. Groups are sorted by length and packed into batches of about
+    ``ctx.batch_size`` sequences (a group is never split). ``bucketed=False`` scores one
+    sequence at a time in input order instead (the slow baseline); the values are the same.
     """
     from gemkit.builtin.reward_model import sequence_rewards as classifier_rewards
 
     tok = ctx.bundle.tokenizer
     sequences = [encode_sequence(tok, p, r, max_length=scoring.max_length) for p, r in zip(prompts, responses)]
-    order = list(range(len(sequences)))
-    if bucketed:
-        order.sort(key=lambda i: len(sequences[i].input_ids))
-    rewards = [0.0] * len(sequences)
-    model = ctx.bundle.model
     reference = "classifier" if ctx.is_reward_model else resolved_reference(ctx, scoring)
     if reference == "base" and not ctx.has_reference:
         raise ConfigError("reference=base needs a LoRA checkpoint or --ref-model; use reference=none (or auto)")
+    # The classifier reads the whole sequence's last hidden state, so it scores sequences one by one.
+    groups = prompt_groups(sequences) if bucketed and reference != "classifier" else [[i] for i in range(len(sequences))]
+    if bucketed:
+        groups.sort(key=lambda g: max(len(sequences[i].input_ids) for i in g))
+    rewards = [0.0] * len(sequences)
+    model = ctx.bundle.model
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(order), ctx.batch_size):
-            index = order[start:start + ctx.batch_size]
-            batch = collate([sequences[i] for i in index], tok.pad_token_id).to(ctx.bundle.device)
+        for batch_groups in packed(groups, ctx.batch_size if bucketed else 1):
+            index = [i for g in batch_groups for i in g]
+            members = [sequences[i] for i in index]
+            sizes = [len(g) for g in batch_groups]
+            batch = collate(members, tok.pad_token_id).to(ctx.bundle.device)
             if reference == "classifier":
                 values = classifier_rewards(model, batch)
             else:
-                values = aggregate_logps(response_logprobs(model, batch), scoring.aggregate)
+                values = aggregate_logps(_logprobs(model, batch, members, sizes), scoring.aggregate)
                 if reference == "base":
                     with ctx.reference_model() as ref_model:
                         ref_batch = batch.to(next(ref_model.parameters()).device)
-                        values = values - aggregate_logps(response_logprobs(ref_model, ref_batch),
+                        values = values - aggregate_logps(_logprobs(ref_model, ref_batch, members, sizes),
                                                           scoring.aggregate).to(values.device)
                 values = scoring.beta * values
             for i, value in zip(index, values.float().tolist()):
@@ -111,6 +119,35 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     finally:
         model.train(was_training)
     return rewards
+
+
+def prompt_groups(sequences: list[EncodedSequence]) -> list[list[int]]:
+    """Indices of the sequences with identical prompt tokens, one list per prompt (first-seen order)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, seq in enumerate(sequences):
+        groups.setdefault(tuple(seq.input_ids[:seq.response_start]), []).append(i)
+    return list(groups.values())
+
+
+def packed(groups: list[list[int]], batch_size: int) -> list[list[list[int]]]:
+    """Consecutive groups packed into batches of at most ``batch_size`` sequences (a larger group
+    is a batch of its own)."""
+    batches: list[list[list[int]]] = []
+    count = 0
+    for group in groups:
+        if not batches or count + len(group) > batch_size:
+            batches.append([])
+            count = 0
+        batches[-1].append(group)
+        count += len(group)
+    return batches
+
+
+def _logprobs(model: Any, batch: SequenceBatch, members: list[EncodedSequence], sizes: list[int]) -> ResponseScores:
+    """Shared-prompt scores where some prompt has several responses, else the plain padded forward."""
+    if max(sizes) > 1:
+        return shared_prompt_logprobs(model, batch, members, sizes)
+    return response_logprobs(model, batch)
 
 
 def pair_credit(chosen: float, rejected: float, ties: str) -> float:
