@@ -35,6 +35,8 @@ lint: setup
 	$(VENV)/bin/ruff check gemkit tests benchmarks plugins
 
 # Regenerates the checked-in reference report in reports/bench/ from a fresh `make bench` run.
+# Its run directory is made anew each time (an earlier one is removed first).
 report: setup
-	$(VENV)/bin/gemkit bench --methods sega,dpo --out runs/make-bench
-	$(VENV)/bin/gemkit report runs/make-bench --out reports/bench
+	rm -rf runs/make-report
+	$(VENV)/bin/gemkit bench --methods sega,dpo --out runs/make-report
+	$(VENV)/bin/gemkit report runs/make-report --out reports/bench

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.profile:  # untimed extra passes, so the profiler's overhead stays out of the timings
         for name in variants:
             body += ["", f"torch.profiler top ops by self time, one pass of {labels[name]}:", "",
-                     *common.profile_top(lambda: variants[name](pairs), device=args.device)]
+                     *common.profile_top(lambda run=variants[name]: run(pairs), device=args.device)]
     if not args.no_report:
         common.append_report(args.report, title="Preference eval: batched vs one-pair loop (perf_eval.py)", env=env,
                              body=body, ratios=ratios, notes=notes)

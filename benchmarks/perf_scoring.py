@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     # Parts of the gemkit step, each timed alone on the same inputs.
     policy = response_logprobs(model, padded, with_entropy=True)
     group = group_module.sample_and_score(model, tokenizer, [pair], k=args.k, sampling=sampling, scorer=scorer)
-    score_only = common.summarise(common.time_calls(lambda: scorer.score(group.inputs), steps=args.steps,
+    inputs = group.inputs
+    score_only = common.summarise(common.time_calls(lambda: scorer.score(inputs), steps=args.steps,
                                                     warmup=1, device=args.device))["median_s"]
     del policy, group
 

@@ -16,8 +16,9 @@ Applied while sampling only (no grad), on CPU only: GPUs' BLAS picks good kernel
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -178,7 +178,7 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int
     on_cpu = device.type == "cpu"
     merge = merged_lora(model) if on_cpu and hasattr(model, "peft_config") else nullcontext()
     try:
-        with merge, weight_major_linears(model) if on_cpu else nullcontext():
+        with merge, (weight_major_linears(model) if on_cpu else nullcontext()):
             inputs = _shared_prefill(model, batch, k) or dict(
                 input_ids=batch.input_ids.repeat_interleave(k, dim=0),
                 attention_mask=batch.attention_mask.repeat_interleave(k, dim=0))

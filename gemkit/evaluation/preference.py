@@ -86,7 +86,7 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     from gemkit.builtin.reward_model import sequence_rewards as classifier_rewards
 
     tok = ctx.bundle.tokenizer
-    sequences = [encode_sequence(tok, p, r, max_length=scoring.max_length) for p, r in zip(prompts, responses)]
+    sequences = [encode_sequence(tok, p, r, max_length=scoring.max_length) for p, r in zip(prompts, responses, strict=True)]
     reference = "classifier" if ctx.is_reward_model else resolved_reference(ctx, scoring)
     if reference == "base" and not ctx.has_reference:
         raise ConfigError("reference=base needs a LoRA checkpoint or --ref-model; use reference=none (or auto)")
@@ -114,7 +114,7 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
                         values = values - aggregate_logps(_logprobs(ref_model, ref_batch, members, sizes),
                                                           scoring.aggregate).to(values.device)
                 values = scoring.beta * values
-            for i, value in zip(index, values.float().tolist()):
+            for i, value in zip(index, values.float().tolist(), strict=True):
                 rewards[i] = value
     finally:
         model.train(was_training)
