@@ -122,3 +122,10 @@ def test_reward_model_is_scored_by_its_head():
     assert ctx.is_reward_model and scoring_conventions(ctx, PreferenceScoring())["scoring"] == "classifier"
     rewards = sequence_rewards(ctx, ["q1", "q2"], ["first answer", "a much longer second answer"], PreferenceScoring())
     assert all(math.isfinite(r) for r in rewards) and rewards[0] != rewards[1]
+
+
+def test_packing_keeps_groups_whole_and_cuts_only_oversized_ones():
+    from gemkit.evaluation.preference import packed
+
+    assert packed([[0, 1], [2], [3, 4, 5, 6, 7]], 3) == [[[0, 1], [2]], [[3, 4, 5]], [[6, 7]]]
+    assert packed([[0], [1], [2]], 1) == [[[0]], [[1]], [[2]]]

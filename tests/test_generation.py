@@ -2,12 +2,12 @@
 import pytest
 import torch
 
+from gemkit.data.encoding import collate
 from gemkit.errors import ConfigError
 from gemkit.generation import SamplingConfig, generate, merged_lora
+from gemkit.logprobs import response_logprobs
 from gemkit.models import LoraSpec, ModelSpec, load_model
 from gemkit.ops import token_entropies
-from gemkit.data.encoding import collate
-from gemkit.logprobs import response_logprobs
 
 
 @pytest.fixture

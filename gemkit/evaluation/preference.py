@@ -79,14 +79,15 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     Sequences whose prompt tokens are identical (a pair's chosen and rejected, a prompt's k
     completions) are scored together: the prompt runs once and every response on its KV cache
     (:func:`gemkit.logprobs.shared_prompt_logprobs`, exact), which for pairs saves one prompt
-    forward in two. Groups are sorted by length and packed into batches of about
-    ``ctx.batch_size`` sequences (a group is never split). ``bucketed=False`` scores one
+    forward in two. Groups are sorted by length and packed into batches of at most
+    ``ctx.batch_size`` sequences (a group is split only when it is larger than that). ``bucketed=False`` scores one
     sequence at a time in input order instead (the slow baseline); the values are the same.
     """
     from gemkit.builtin.reward_model import sequence_rewards as classifier_rewards
 
     tok = ctx.bundle.tokenizer
-    sequences = [encode_sequence(tok, p, r, max_length=scoring.max_length) for p, r in zip(prompts, responses, strict=True)]
+    sequences = [encode_sequence(tok, p, r, max_length=scoring.max_length)
+                 for p, r in zip(prompts, responses, strict=True)]
     reference = "classifier" if ctx.is_reward_model else resolved_reference(ctx, scoring)
     if reference == "base" and not ctx.has_reference:
         raise ConfigError("reference=base needs a LoRA checkpoint or --ref-model; use reference=none (or auto)")
@@ -130,11 +131,13 @@ def prompt_groups(sequences: list[EncodedSequence]) -> list[list[int]]:
 
 
 def packed(groups: list[list[int]], batch_size: int) -> list[list[list[int]]]:
-    """Consecutive groups packed into batches of at most ``batch_size`` sequences (a larger group
-    is a batch of its own)."""
+    """Consecutive groups packed into batches of at most ``batch_size`` sequences. A group larger
+    than that (many responses to one prompt) is cut into pieces of ``batch_size``, each a batch of
+    its own that runs the prompt once."""
     batches: list[list[list[int]]] = []
     count = 0
-    for group in groups:
+    pieces = [group[i:i + batch_size] for group in groups for i in range(0, len(group), batch_size)]
+    for group in pieces:
         if not batches or count + len(group) > batch_size:
             batches.append([])
             count = 0
