@@ -35,6 +35,8 @@ class SamplingConfig:
             raise ConfigError(f"temperature must be > 0 when sampling, got {self.temperature}; use do_sample=false for greedy")
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}; use null (None) to switch the top-k cut-off off")
 
 
 @dataclass

@@ -82,3 +82,9 @@ def test_shared_prefill_samples_what_k_full_prefills_sample(lora_bundle, monkeyp
     assert shared.response_ids == full.response_ids and shared.texts == full.texts
     assert shared.prompt_index == full.prompt_index == [0, 0, 0, 1, 1, 1]
     assert torch.allclose(shared.logits, full.logits, atol=1e-4)
+
+
+def test_top_k_below_one_is_a_clear_error():
+    with pytest.raises(ConfigError, match="use null"):
+        SamplingConfig(top_k=0)
+    assert SamplingConfig(top_k=1).top_k == 1
