@@ -3,7 +3,8 @@
 A decode step feeds each linear layer one row per sequence (4 rows for 4 candidates), and on a
 CPU ``F.linear(x, W)`` (``x [n, in] · Wᵀ``) takes a slow BLAS path for such skinny inputs. The
 same product written weight-major, ``(W · xᵀ)ᵀ``, runs much faster there. Measured on the 2-core
-AMD EPYC CI machine, fp32, torch 2.13 with MKL (see reports/perf.md):
+AMD EPYC CI machine, fp32, torch 2.13 with MKL (one-off timings; the reproducible SEGA step
+ratios are in reports/perf.md):
 
 - SmolLM2's vocabulary projection (49 152 × 576) at 4 rows: 18.9 ms → 4.3 ms;
 - its 576 × 1536 MLP projections at 4 rows: 0.17 → 0.12 ms;
