@@ -5,9 +5,10 @@ method decodes the same way.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -130,15 +131,15 @@ def merged_lora(model: Any) -> Iterator[None]:
                 layer.get_base_layer().weight.copy_(weight)
 
 
-def _shared_prefill(model: Any, batch: Any, k: int) -> dict[str, Any] | None:
-    """``generate`` inputs for k samples per prompt whose prompt was prefilled once, not k times.
+def _shared_prefill(model: Any, batch: Any, k: int) -> Any | None:
+    """The KV cache of the prompts prefilled once, repeated for their k samples (not k prefills).
 
     A causal LM's keys and values at the prompt positions do not depend on what follows, so the k
     samples of one prompt share them exactly. The b prompts but their last token (``[b, P−1]``) run
     through one forward that keeps its KV cache; the cache is repeated k times along the batch
     (``[b·k, h, P−1, d]``, the row order ``num_return_sequences=k`` would give) and ``generate``
-    starts from it with the full ``[b·k, P]`` ids, so it feeds only the last prompt token before
-    sampling. Prefill cost: b·(P−1) positions instead of b·k·P. None where it does not apply (k = 1,
+    starts from it with the full (expanded) ``[b·k, P]`` ids, so it feeds only the last prompt token
+    before sampling. Prefill cost: b·(P−1) positions instead of b·k·P. None where it does not apply (k = 1,
     one-token prompts, or a model whose cache is not a plain per-token attention cache).
     """
     if k < 2 or batch.input_ids.shape[1] < 2:
@@ -149,8 +150,7 @@ def _shared_prefill(model: Any, batch: Any, k: int) -> dict[str, Any] | None:
     if cache is None or not hasattr(cache, "batch_repeat_interleave") or any(getattr(cache, "is_linear", [True])):
         return None
     cache.batch_repeat_interleave(k)
-    return dict(input_ids=batch.input_ids.repeat_interleave(k, dim=0),
-                attention_mask=batch.attention_mask.repeat_interleave(k, dim=0), cache=cache)
+    return cache
 
 
 def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int, sampling: SamplingConfig,
@@ -181,9 +181,11 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int
     merge = merged_lora(model) if on_cpu and hasattr(model, "peft_config") else nullcontext()
     try:
         with merge, (weight_major_linears(model) if on_cpu else nullcontext()):
-            inputs = _shared_prefill(model, batch, k) or dict(
-                input_ids=batch.input_ids.repeat_interleave(k, dim=0),
-                attention_mask=batch.attention_mask.repeat_interleave(k, dim=0))
+            inputs = dict(input_ids=batch.input_ids.repeat_interleave(k, dim=0),
+                          attention_mask=batch.attention_mask.repeat_interleave(k, dim=0))
+            cache = _shared_prefill(model, batch, k)
+            if cache is not None:
+                inputs["cache"] = cache
             out = model.generate(**inputs, generation_config=GenerationConfig(**options), logits_processor=processors)
     finally:
         model.train(was_training)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import torch
@@ -97,7 +98,7 @@ def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[Enc
     sizes = [group_size] * (len(sequences) // group_size) if isinstance(group_size, int) else list(group_size)
     if sum(sizes) != len(sequences) or min(sizes) < 1:
         raise ValueError(f"group sizes {sizes} do not partition {len(sequences)} sequences")
-    starts_of_groups = [sum(sizes[:g]) for g in range(len(sizes))]
+    starts_of_groups = [0, *accumulate(sizes)][:-1]
     # owner[row] = the group (prompt) of sequence row
     owner = torch.repeat_interleave(torch.arange(len(sizes), device=device), torch.tensor(sizes, device=device))
     pad_id = 0  # padding is masked out everywhere, so any valid id will do

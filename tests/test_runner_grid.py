@@ -3,19 +3,12 @@ unbroken run with no duplicated rows, failed cells recorded while the grid goes 
 import json
 
 import pytest
+from _tiny_bench import tiny_bench_config as _config
 
 from gemkit.errors import TrainingError
 from gemkit.report.build import build_report
 from gemkit.report.schema import load_run
-from gemkit.runner.bench import WORK, BenchConfig, load_cells, run_bench
-
-
-def _config(out, **overrides):
-    options = dict(methods=["sega", "dpo"], model="random:tiny", steps=1, batch_size=2, lora_r=4, limit=3,
-                   out=str(out), device="cpu", benchmark_options={"arithmetic": {"max_new_tokens": 6}},
-                   method_options={"sega": {"k": 2, "max_new_tokens": 6}})
-    options.update(overrides)
-    return BenchConfig(**options)
+from gemkit.runner.bench import WORK, load_cells, run_bench
 
 
 class Killed(Exception):

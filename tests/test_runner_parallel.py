@@ -6,20 +6,13 @@ from contextlib import contextmanager
 
 import pytest
 import torch
+from _tiny_bench import tiny_bench_config as _config
 
 from gemkit.cli import build_parser
 from gemkit.cli.bench import resolve
 from gemkit.errors import ConfigError
 from gemkit.runner.bench import WORK, BenchConfig, Cell, failed_record, load_cells, run_bench
 from gemkit.runner.parallel import Task, parse_devices, run_parallel, threads_per_worker
-
-
-def _config(out, **overrides):
-    options = dict(methods=["sega", "dpo"], model="random:tiny", steps=1, batch_size=2, lora_r=4, limit=3,
-                   out=str(out), device="cpu", benchmark_options={"arithmetic": {"max_new_tokens": 6}},
-                   method_options={"sega": {"k": 2, "max_new_tokens": 6}})
-    options.update(overrides)
-    return BenchConfig(**options)
 
 
 @contextmanager
