@@ -34,7 +34,7 @@ class FixedScorer:
                            finished=torch.tensor(self.finished * groups))
 
 
-def lora_context(tmp_path: Any, method: str, *, seed: int = 0) -> StepContext:
+def lora_context(tmp_path: Any, method: str, *, seed: int = 0, device: str = "cpu") -> StepContext:
     """A LoRA tiny model whose adapters are moved off zero, so π_θ ≠ π_ref (adapters disabled)."""
     lora = LoraSpec(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])
     bundle = tiny_bundle(seed=seed, lora=lora)
@@ -45,7 +45,8 @@ def lora_context(tmp_path: Any, method: str, *, seed: int = 0) -> StepContext:
                 param.normal_(0.0, 0.2)
     config = TrainConfig(method=method, model="random:tiny", out=str(tmp_path), device="cpu", dtype="float32",
                          max_length=160, seed=seed, lora=lora)
-    return StepContext(model=bundle.model, tokenizer=bundle.tokenizer, config=config, device=torch.device("cpu"))
+    return StepContext(model=bundle.model.to(device), tokenizer=bundle.tokenizer, config=config,
+                       device=torch.device(device))
 
 
 def spy_on_groups(monkeypatch: Any, module: Any) -> list[Any]:

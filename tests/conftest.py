@@ -35,3 +35,13 @@ def tiny_bundle():
     from gemkit.models import ModelSpec, load_model
 
     return load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", seed=0))
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.gpu`` tests are skipped on a machine without CUDA."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -103,9 +103,10 @@ def test_sega_objective_loss_and_gradient_by_hand(tmp_path, monkeypatch):
 
     Checked on purpose: with the loss's sign flipped, with ÷k dropped, and with the mean over
     prompts replaced by a sum, this test fails."""
+    from _objective_harness import PROMPTS, FixedScorer, independent_logps, lora_context, spy_on_groups
+
     from gemkit.builtin import sega as sega_module
     from gemkit.registry import registry
-    from _objective_harness import PROMPTS, FixedScorer, independent_logps, lora_context, spy_on_groups
 
     ctx = lora_context(tmp_path, "sega")
     objective = registry("objective").get("sega").build({"k": 4, "max_new_tokens": 5, "temperature": 1.0})
