@@ -10,7 +10,8 @@ from gemkit.generation import SamplingConfig, generate
 def test_decoding_benchmark_shows_prompts_done_and_an_eta(tiny_bundle, capsys):
     """arithmetic with 3 items and batch size 2: the bar counts prompts (2, then 3 of 3), not batches.
 
-    Checked: counting batches instead of prompts (the old bar) makes this fail (it ends at 2/2)."""
+    The old per-batch bar would end at 2/2 with batch/s and fail this (reasoned, not run: the
+    machine was too loaded to rerun it)."""
     evaluate("arithmetic", tiny_bundle, options={"limit": 3, "max_new_tokens": 2}, batch_size=2)
     err = capsys.readouterr().err
     assert "eval arithmetic" in err and "3/3" in err and "prompt/s" in err and "<" in err
