@@ -1,8 +1,8 @@
 """How many CPU threads torch uses, and how its OpenMP threads wait: a policy for busy machines.
 
-Why: on a shared 2-core machine at load ≈ 10, greedy decoding of 4 × 24 tokens on smollm2-135m
-took 140 s with torch's defaults (2 threads, libgomp's spinning wait) against 11.6 s with one
-thread (benchmarks/perf_contention.py measures it; reports/perf/contention.md has the figures).
+Why (issue 18): on a shared machine, greedy decoding with torch's defaults (one thread per CPU,
+libgomp's spinning wait) slows far beyond a fair share of the CPUs;
+benchmarks/perf_contention.py measures it and reports/perf/contention.md records the runs.
 Two things go wrong under contention:
 
 - **Spin-waiting.** This torch build runs its intra-op pool (and MKL) on GNU OpenMP (libgomp).
