@@ -51,7 +51,7 @@ def test_perf_contention_runs_and_stops_its_load(tmp_path):
     report = tmp_path / "contention.md"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "perf_contention.py"), "--model", "random:tiny",
-                           "--new-tokens", "2", "--dpo-steps", "1", "--busy", "1", "--report", str(report)],
+                           "--new-tokens", "2", "--dpo-steps", "1", "--busy", "1", "--timeout", "120", "--report", str(report)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
