@@ -17,26 +17,30 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-_LABEL: ContextVar[str | None] = ContextVar("gemkit_eval_progress", default=None)
+#: (label, enabled) of the enclosing evaluation; None outside one
+_SCOPE: ContextVar[tuple[str, bool] | None] = ContextVar("gemkit_eval_progress", default=None)
 
 
 @contextmanager
 def evaluation_progress(label: str, *, enabled: bool = True) -> Iterator[None]:
-    """Within this block, :func:`items_bar` shows bars labelled ``label`` (none when not ``enabled``)."""
-    token = _LABEL.set(label if enabled else None)
+    """Within this block, :func:`items_bar` shows bars labelled ``label``; none at all when not ``enabled``
+    (not even those given their own label)."""
+    token = _SCOPE.set((label, enabled))
     try:
         yield
     finally:
-        _LABEL.reset(token)
+        _SCOPE.reset(token)
 
 
 def items_bar(total: int, *, unit: str, label: str | None = None) -> Any:
     """A tqdm bar over ``total`` items, labelled ``label`` or else by the enclosing evaluation.
 
-    Disabled (a no-op bar) when neither gives a label. Use as a context manager; ``update(n)``
-    after each batch of n items.
+    Disabled (a no-op bar) when neither gives a label, or inside an evaluation that switched bars
+    off. Use as a context manager; ``update(n)`` after each batch of n items.
     """
     from tqdm.auto import tqdm
 
-    desc = label if label is not None else _LABEL.get()
-    return tqdm(total=total, desc=desc, unit=unit, disable=desc is None, dynamic_ncols=True)
+    scope = _SCOPE.get()
+    desc = label if label is not None else (scope[0] if scope else None)
+    off = desc is None or (scope is not None and not scope[1])
+    return tqdm(total=total, desc=desc, unit=unit, disable=off, dynamic_ncols=True)
