@@ -20,9 +20,9 @@ responses) and shared: it is planned when ``sft`` is a method, when ``include_sf
 when a benchmark compares against it (mt-bench's ``baseline``, which is ``sft`` by default in a
 bench run). Every other cell of the same (shots, seed) names it as ``baseline_cell`` (part of its
 hash) and gives mt-bench that checkpoint as the baseline; it only starts once the SFT cell has
-finished. With ``devices`` listed, independent cells run in parallel (:mod:`gemkit.runner.parallel`);
-results equal the serial run's, since every cell seeds itself and the parent alone writes
-``cells/`` and the manifest.
+finished. With ``devices`` listed (or ``ray_address`` set), independent cells run in parallel as Ray
+tasks (:mod:`gemkit.runner.ray_grid`); results equal the serial run's, since every cell seeds
+itself and the driver alone writes ``cells/`` and the manifest.
 """
 from __future__ import annotations
 
@@ -37,13 +37,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gemkit.data.readers import load_pairs
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError, GemkitError
 from gemkit.io import atomic_write_json, read_jsonl
 from gemkit.registry import registry
+from gemkit.runner.devices import parse_devices
 from gemkit.runner.manifest import code_version, git_commit, hardware, package_versions
-from gemkit.runner.parallel import Task, parse_devices, run_parallel
+from gemkit.runner.ray_grid import Task, cluster_slots, local_slots, ray_session, run_on_ray
 from gemkit.runner.resources import PeakMemory
 
 #: steps and records per step where a method differs from the defaults (16 steps of 4 records):
@@ -87,8 +90,13 @@ class BenchConfig:
         "help": "Also train sft on the chosen responses once per (shots, seed) and evaluate it as its own row "
                 "(implied when sft is a method or a benchmark's baseline is sft)."})
     devices: list[str | int] = field(default_factory=list, metadata={
-        "help": "Run independent cells in parallel, one worker per entry: CUDA indices (0,1) or cpu (may repeat). "
-                "Empty: one cell at a time on --device."})
+        "help": "Run independent cells in parallel on a local Ray session, one cell at a time per entry: CUDA "
+                "indices (0,1) or cpu (may repeat). Empty: one cell at a time on --device."})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "Run the cells as tasks on an existing Ray cluster (e.g. auto or ray://head:10001); the run "
+                "directory must be on storage every node mounts at the same path."})
+    cell_cpus: int = field(default=1, metadata={
+        "help": "With ray_address on a cluster without GPUs: CPUs (and torch threads) each cell asks for."})
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict,
                                                       metadata={"help": "Objective options per method."})
     benchmark_options: dict[str, dict[str, Any]] = field(default_factory=dict,
@@ -135,6 +143,11 @@ class BenchConfig:
             if self.device != "auto":
                 problems.append(f"devices {self.devices} and device {self.device!r} both given: devices places "
                                 "every worker itself; drop device (or set it to auto)")
+            if self.ray_address:
+                problems.append(f"devices {self.devices} and ray_address {self.ray_address!r} both given: devices "
+                                "starts a local Ray session, the cluster places cells itself; drop one")
+        if self.cell_cpus < 1:
+            problems.append(f"cell_cpus must be >= 1, got {self.cell_cpus}")
         if problems:
             raise ConfigError(problems)
 
@@ -377,7 +390,7 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
         if work.exists() and not (work / "train" / "resume").exists():
             shutil.rmtree(work)  # a killed attempt with nothing to resume from: start the cell afresh
         work.mkdir(parents=True, exist_ok=True)
-        tasks.append(Task(cell, work))
+        tasks.append(Task(cell, work.resolve()))  # absolute: a Ray task's working directory may differ
     running: dict[str, str] = {}  # cell id -> "worker method shots seed", shown after the bar
 
     def started(task: Task, worker: str) -> None:
@@ -398,10 +411,17 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
             on_cell_done(record)
 
     devices = parse_devices(config.devices)
-    if len(devices) > 1:
-        run_parallel(tasks, devices, config, pairs, ready=lambda task, unfinished: task.cell.baseline_cell not in unfinished,
-                     on_start=started, on_done=finished,
-                     on_crash=lambda task, message, wall_s: failed_record(task.cell, message, wall_s))
+    if tasks and (len(devices) > 1 or config.ray_address):
+        with ray_session(config.ray_address, devices, bar.write) as ray:
+            cpus = int(ray.cluster_resources().get("CPU", 1))  # a reused session may hold fewer than torch uses
+            slots = (local_slots(devices, total=min(torch.get_num_threads(), cpus)) if not config.ray_address else cluster_slots(
+                len(tasks), device=config.device, cell_cpus=config.cell_cpus,
+                cluster_gpus=ray.cluster_resources().get("GPU", 0)))
+            # the tasks may run on other nodes: they get the run directory as an absolute path
+            remote_config = replace(config, out=str(out.resolve()))
+            run_on_ray(ray, tasks, slots, remote_config, pairs, on_start=started, on_done=finished,
+                       ready=lambda task, unfinished: task.cell.baseline_cell not in unfinished,
+                       on_crash=lambda task, message, wall_s: failed_record(task.cell, message, wall_s))
     else:
         serial = replace(config, device=devices[0], devices=[]) if devices else config
         for task in tasks:  # planned order: every SFT cell before the cells compared against it
