@@ -42,7 +42,7 @@ def test_gsm8k_gemkit_and_lm_eval_agree_item_by_item(tokenizer, assets, num_fews
     fewshot = str(assets / "benchmarks" / "gsm8k_train.jsonl")
     results = {}
     for engine in ("gemkit", "lm-eval"):
-        adapter = GSM8K(GSM8KConfig(data=data, engine=engine, max_new_tokens=20, final_answer_marker=False,
+        adapter = GSM8K(GSM8KConfig(data=data, engine=engine, max_new_tokens=20,
                                     num_fewshot=num_fewshot, fewshot_data=fewshot))
         results[engine] = adapter.evaluate(EvalContext(bundle, batch_size=3), adapter.load())
     ours, theirs = results["gemkit"].items, results["lm-eval"].items

@@ -44,15 +44,40 @@ def test_rewardbench(bundle, assets, tmp_path):
     for section, value in expected.items():
         assert result.metrics[section] == pytest.approx(value)
     assert result.metrics["score"] == pytest.approx(sum(expected.values()) / 4)
-    assert "math-prm weighted 984" in result.conventions["sections"]
+    assert "math-prm 984, xstest-should-refuse 250" in result.conventions["sections"]
+    assert result.conventions["weights"] == "official"
 
 
-def test_rewardbench2_best_of_4(bundle, assets, tmp_path):
+def test_rewardbench2_best_of_n_and_ties(bundle, assets, tmp_path):
+    """Five single-answer subsets (one row each: credit = upstream's row rule) and the Ties subset
+    (ref:0 + tied:0) scored by the composite; score = plain mean of the six subset values."""
+    from gemkit.builtin.benchmarks.rewardbench import best_of_n_credit, ties_score
+
     result, rows = run("rewardbench2", bundle, assets, tmp_path, data=str(assets / "benchmarks" / "rewardbench2.jsonl"))
-    for r in rows:
+    assert len(rows) == 7
+    for r in rows[:5]:
         assert len(r["scores_chosen"]) == 1 and len(r["scores_rejected"]) == 3
-        assert r["correct"] == float(r["scores_chosen"][0] > max(r["scores_rejected"]))
-    assert result.metrics["score"] == pytest.approx(sum(r["correct"] for r in rows) / 6)  # 6 subsets of one row
+        assert r["correct"] == best_of_n_credit(r["scores_chosen"], r["scores_rejected"], "fractional")
+    ties = [r for r in rows if r["subset"] == "Ties"]
+    assert [r["id"] for r in ties] == ["ref:0", "tied:0"] and len(ties[1]["scores_chosen"]) == 3
+    assert result.subsets["Ties"] == pytest.approx(ties_score(ties))
+    values = [r["correct"] for r in rows[:5]] + [ties_score(ties)]
+    assert result.metrics["score"] == pytest.approx(sum(values) / 6)
+
+
+def test_rewardbench2_refuses_rm_bench(bundle, assets):
+    """RM-Bench's file (chosen/rejected lists of three styles, no num_correct) is not RewardBench 2:
+    a clear error pointing at `pairs`, not a best-of-N number under RB2's name."""
+    with pytest.raises(DataError, match=r"not a RewardBench 2 row: no num_correct.*--benchmark pairs"):
+        evaluate("rewardbench2", bundle, options={"data": str(assets / "benchmarks" / "rm_bench.json")})
+
+
+def test_rewardbench2_counts_must_match_the_lists(bundle, tmp_path):
+    bad = tmp_path / "rb2.jsonl"
+    bad.write_text(json.dumps({"id": "1", "prompt": "p", "chosen": ["a"], "rejected": ["b", "c"], "num_correct": 1,
+                               "total_completions": 4, "subset": "Math"}) + "\n")
+    with pytest.raises(DataError, match="total_completions=4 do not match 1 chosen and 2 rejected"):
+        evaluate("rewardbench2", bundle, options={"data": str(bad)})
 
 
 def test_ultrafeedback_excludes_and_counts_ties_and_identical(bundle, assets, tmp_path):

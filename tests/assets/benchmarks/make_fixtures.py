@@ -38,15 +38,35 @@ def rewardbench() -> None:
 
 
 def rewardbench2() -> None:
-    subsets = ["Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties"]
+    """Five single-answer subsets, one row each, and the Ties subset as upstream ships it: for one
+    prompt a ``ref:<n>`` row (one correct answer) and a ``tied:<n>`` row (several equally correct)."""
+    subsets = ["Factuality", "Precise IF", "Math", "Safety", "Focus"]
     rows = []
-    for i, (topic, good) in enumerate(TOPICS[:6]):
+    for i, (topic, good) in enumerate(TOPICS[:5]):
         wrong = [f"{topic.capitalize()} is a unit of length.", f"{topic.capitalize()} is a musical note.",
                  f"Nobody knows what {topic} is."]
         rows.append({"id": str(i), "prompt": f"What is {topic}?", "chosen": [f"It is {good}."], "rejected": wrong,
                      "num_correct": 1, "num_rejected": 3, "total_completions": 4,
                      "models": ["writer-a", "writer-b", "writer-c", "writer-d"], "subset": subsets[i]})
+    wrong = ["Seven.", "Purple is not a colour.", "Colours do not exist."]
+    rows.append({"id": "ref:0", "prompt": "Name one primary colour of paint. Answer with one word.",
+                 "chosen": ["Red."], "rejected": wrong, "num_correct": 1, "num_rejected": 3, "total_completions": 4,
+                 "models": ["writer-a"] * 4, "subset": "Ties"})
+    rows.append({"id": "tied:0", "prompt": "Name a primary colour of paint. Answer with one word.",
+                 "chosen": ["Red.", "Blue.", "Yellow."], "rejected": wrong, "num_correct": 3, "num_rejected": 3,
+                 "total_completions": 6, "models": ["writer-a"] * 6, "subset": "Ties"})
     jsonl("rewardbench2.jsonl", rows)
+
+
+def rm_bench() -> None:
+    """RM-Bench's schema (THU-KEG/RM-Bench total_dataset.json): chosen/rejected are lists of three
+    styled responses each, no num_correct — not a RewardBench 2 file."""
+    rows = [{"id": i, "prompt": f"What is {topic}?", "chosen": [f"It is {good}.", f"**It is {good}.**",
+                                                                 f"- It is {good}."],
+             "rejected": [f"{topic.capitalize()} is a fruit.", f"**{topic.capitalize()} is a fruit.**",
+                          f"- {topic.capitalize()} is a fruit."], "domain": "chat"}
+            for i, (topic, good) in enumerate(TOPICS[:3])]
+    (HERE / "rm_bench.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
 def ultrafeedback() -> None:
@@ -178,7 +198,7 @@ def mt_bench() -> None:
 
 
 if __name__ == "__main__":
-    for make in (rewardbench, rewardbench2, ultrafeedback, pku_saferlhf, hh_rlhf, pairs, gsm8k, math, truthfulqa,
+    for make in (rewardbench, rewardbench2, rm_bench, ultrafeedback, pku_saferlhf, hh_rlhf, pairs, gsm8k, math, truthfulqa,
                  mt_bench):
         make()
     print("written:", ", ".join(sorted(p.name for p in HERE.iterdir() if p.suffix != ".py")))
