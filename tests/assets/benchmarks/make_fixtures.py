@@ -185,6 +185,18 @@ def truthfulqa() -> None:
          "best_answer": "Yes", "correct_answers": ["Yes", "Yes, it can"], "incorrect_answers": ["No"], "source": "fixture"},
     ]
     jsonl("truthfulqa_gen.jsonl", gen)
+    # The upstream release (github.com/sylinrl/TruthfulQA): data/mc_task.json maps each choice to its
+    # label; TruthfulQA.csv has capitalised columns and ';'-separated answer lists.
+    upstream_mc = [{"question": row["question"],
+                    "mc1_targets": dict(zip(row["mc1_targets"]["choices"], row["mc1_targets"]["labels"])),
+                    "mc2_targets": dict(zip(row["mc2_targets"]["choices"], row["mc2_targets"]["labels"]))} for row in mc]
+    (HERE / "mc_task.json").write_text(json.dumps(upstream_mc, indent=2), encoding="utf-8")
+    with open(HERE / "TruthfulQA.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Type", "Category", "Question", "Best Answer", "Correct Answers", "Incorrect Answers", "Source"])
+        for row in gen:
+            writer.writerow([row["type"], row["category"], row["question"], row["best_answer"],
+                             "; ".join(row["correct_answers"]), "; ".join(row["incorrect_answers"]), row["source"]])
 
 
 def mt_bench() -> None:
