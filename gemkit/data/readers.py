@@ -26,7 +26,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "rejected": ("rejected", "answer_neg", "response_rejected", "dispreferred"),
     "id": ("id", "uid", "prompt_id"),
     "answer": ("answer", "gold", "target"),
+    # Which of the two response columns is preferred (LLMBar's output_1/output_2 + label ∈ {1, 2}).
+    "label": ("label",),
 }
+#: label value meaning "the column mapped to chosen wins" and "the column mapped to rejected wins"
+LABEL_VALUES = ("1", "2")
 ROLES = ("system", "user", "assistant", "tool")
 BUILTIN_PREFIX = "builtin:"
 FORMATS = (".jsonl", ".json", ".csv", ".parquet")
@@ -239,7 +243,12 @@ def _scalar(value: Any, path: str, line: int, field: str) -> str | None:
 
 def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, str] | None = None, *,
                   allow_identical: bool = False) -> PreferencePair:
-    """One validated PreferencePair from a raw row (message-list responses are split)."""
+    """One validated PreferencePair from a raw row (message-list responses are split).
+
+    With a ``label`` column (or ``map=label=COLUMN``) the two response columns are the first and
+    second response and the label says which is preferred: ``1`` keeps the columns as mapped, ``2``
+    swaps them (LLMBar: ``output_1``, ``output_2``, ``label`` ∈ {1, 2}); any other value is an error.
+    """
     mapping = mapping or {}
     names = {key: _resolve(row, key, mapping) for key in ALIASES}
     consumed = {n for n in names.values() if n}
@@ -258,6 +267,14 @@ def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, 
     chosen_field, rejected_field = names["chosen"] or "chosen", names["rejected"] or names["chosen"] or "rejected"
     chosen = _text_field(chosen_value, path, line, chosen_field)
     rejected = _text_field(rejected_value, path, line, rejected_field)
+    if names["label"] is not None:
+        label = _scalar(row[names["label"]], path, line, names["label"])
+        if label not in LABEL_VALUES:
+            raise DataError(path, f"expected {LABEL_VALUES[0]} ('{chosen_field}' preferred) or {LABEL_VALUES[1]} "
+                                  f"('{rejected_field}' preferred), got {label!r}", line=line, field=names["label"])
+        if label == LABEL_VALUES[1]:
+            chosen, rejected = rejected, chosen
+            chosen_field, rejected_field = rejected_field, chosen_field
     prompt = None
     if names["prompt"] is not None:
         prompt = _text_field(row[names["prompt"]], path, line, names["prompt"])

@@ -18,6 +18,7 @@ its own. Outside the Ties subset a row gets upstream's credit (``reroll_and_scor
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,8 +29,8 @@ from gemkit.data.records import PreferencePair
 from gemkit.errors import DataError
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.loading import DataOptions, Source, load_rows, row_id, text_field
-from gemkit.evaluation.preference import (PreferenceScoring, pairwise_accuracy, per_subset, scoring_conventions,
-                                          sequence_rewards)
+from gemkit.evaluation.preference import (PreferenceScoring, per_subset, score_pairs, scoring_conventions,
+                                          sequence_rewards, warn_too_long)
 from gemkit.evaluation.results import BenchmarkResult, mean
 
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -97,7 +98,8 @@ class RewardBench:
         return pairs
 
     def evaluate(self, ctx: EvalContext, items: list[PreferencePair]) -> BenchmarkResult:
-        accuracy, rows = pairwise_accuracy(ctx, items, self.config)
+        scores = score_pairs(ctx, items, self.config)
+        accuracy, rows = scores.accuracy, scores.items
         subsets = per_subset(rows)
         sections = section_scores(subsets, self.config.weights)
         unknown = sorted(set(subsets) - set(EXAMPLE_COUNTS))
@@ -111,9 +113,10 @@ class RewardBench:
                                     "(math-prm 447, xstest-should-refuse 154, xstest-should-respond 250)"),
                        "score": "mean of the sections present", "prior_sets": "not included",
                        "sections_present": sorted(sections), "unsectioned_subsets": unknown,
-                       "accuracy": "plain mean over all pairs"}
+                       "accuracy": "plain mean over all pairs",
+                       **({"excluded_too_long_ids": scores.too_long} if scores.too_long else {})}
         return BenchmarkResult(self.name, metrics, "score", {k: True for k in metrics}, conventions, rows, subsets,
-                               {"scored": len(rows)})
+                               scores.counts())
 
 
 @dataclass
@@ -171,11 +174,14 @@ class RewardBench2:
                 prompts.append(item["prompt"])
                 responses.append(text)
         scores = sequence_rewards(ctx, prompts, responses, self.config)
-        rows, offset = [], 0
+        rows, offset, too_long = [], 0, []
         for item in items:
             k, m = len(item["chosen"]), len(item["rejected"])
             chosen, rejected = scores[offset:offset + k], scores[offset + k:offset + k + m]
             offset += k + m
+            if any(math.isnan(v) for v in chosen + rejected):
+                too_long.append(item["id"])
+                continue
             is_ties = item["subset"].lower() == "ties"
             # A Ties row has no credit of its own upstream; ours is its accuracy term (every correct > best incorrect).
             credit = float(min(chosen) > max(rejected)) if is_ties else best_of_n_credit(chosen, rejected, self.config.ties)
@@ -192,9 +198,11 @@ class RewardBench2:
                        "score": "plain mean over subsets",
                        "ties_subset": "upstream composite: 0.3 tied accuracy + 0.3 ref accuracy + 0.2 correctness "
                                       "preferred + 0.2 correctness preferred (hard) + 0.01 margin term",
-                       "accuracy": "mean row credit; a Ties row's credit is its accuracy term"}
+                       "accuracy": "mean row credit; a Ties row's credit is its accuracy term",
+                       **({"excluded_too_long_ids": too_long} if too_long else {})}
+        warn_too_long(too_long, self.config.max_length)
         return BenchmarkResult(self.name, metrics, "score", {k: True for k in metrics}, conventions, rows, subsets,
-                               {"scored": len(rows)})
+                               {"scored": len(rows), "excluded_too_long": len(too_long)})
 
 
 def best_of_n_credit(chosen: list[float], rejected: list[float], ties: str) -> float:

@@ -35,7 +35,7 @@ from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.extract import first_sentence, normalise_short_answer
 from gemkit.evaluation.fewshot import check_num_fewshot, draw_shots, fewshot_conventions, with_shots
 from gemkit.evaluation.loading import DataOptions, Source, load_rows, sample
-from gemkit.evaluation.preference import PreferenceScoring, sequence_rewards
+from gemkit.evaluation.preference import PreferenceScoring, sequence_rewards, warn_too_long
 from gemkit.evaluation.results import BenchmarkResult, mean
 from gemkit.generation import SamplingConfig, generate
 
@@ -99,6 +99,7 @@ class TruthfulQA:
 
     def __init__(self, config: TruthfulQAConfig):
         self.config = config
+        self.too_long: list[str] = []
 
     def load(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {"mc": [], "gen": []}
@@ -160,8 +161,12 @@ class TruthfulQA:
                        "decoding": "greedy", "max_new_tokens": self.config.max_new_tokens, "parts": self.config.parts}
         primary = "mc1" if "mc1" in metrics else "em"
         higher = {k: k != "em_incorrect" for k in metrics}
+        if self.too_long:
+            conventions["excluded_too_long_ids"] = self.too_long
+            warn_too_long(self.too_long, PreferenceScoring().max_length)
         return BenchmarkResult(self.name, metrics, primary, higher, conventions, rows, {},
-                               {"mc": len(items["mc"]), "gen": len(items["gen"])})
+                               {"mc": len(items["mc"]) - len(self.too_long), "gen": len(items["gen"]),
+                                "excluded_too_long": len(self.too_long)})
 
     def _multiple_choice(self, ctx: EvalContext, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         prompts, responses = [], []
@@ -170,11 +175,15 @@ class TruthfulQA:
                 prompts.append(with_shots(item["shots"], item["question"]))
                 responses.append(choice)
         loglik = sequence_rewards(ctx, prompts, responses, PreferenceScoring(beta=1.0, reference="none"))
+        self.too_long = []
         rows, offset = [], 0
         for item in items:
             (c1, l1), (c2, l2) = item["mc1"], item["mc2"]
             s1, s2 = loglik[offset:offset + len(c1)], loglik[offset + len(c1):offset + len(c1) + len(c2)]
             offset += len(c1) + len(c2)
+            if any(math.isnan(v) for v in s1 + s2):  # a choice too long for the default max_length
+                self.too_long.append(item["id"])
+                continue
             top = max(s2)
             probs = [math.exp(s - top) for s in s2]  # shift by the max: the ratio is unchanged, no underflow
             rows.append({"id": item["id"], "part": "mc", "correct": float(mc1_correct(s1, l1)),

@@ -58,6 +58,18 @@ def rewardbench2() -> None:
     jsonl("rewardbench2.jsonl", rows)
 
 
+def llmbar() -> None:
+    """LLMBar's schema (princeton-nlp/LLMBar Dataset/*/dataset.json): input, output_1, output_2 and
+    label ∈ {1, 2} naming the better output; here rows 1 and 3 prefer output_2."""
+    rows = []
+    for i, (topic, good) in enumerate(TOPICS[:4]):
+        better, worse = f"{topic.capitalize()} is {good}.", f"{topic.capitalize()} is a kind of fruit."
+        label = 2 if i % 2 else 1
+        rows.append({"input": f"Define {topic} in one sentence.", "output_1": better if label == 1 else worse,
+                     "output_2": worse if label == 1 else better, "label": label})
+    (HERE / "llmbar.json").write_text(json.dumps(rows, indent=4), encoding="utf-8")
+
+
 def rm_bench() -> None:
     """RM-Bench's schema (THU-KEG/RM-Bench total_dataset.json): chosen/rejected are lists of three
     styled responses each, no num_correct — not a RewardBench 2 file."""
@@ -210,7 +222,7 @@ def mt_bench() -> None:
 
 
 if __name__ == "__main__":
-    for make in (rewardbench, rewardbench2, rm_bench, ultrafeedback, pku_saferlhf, hh_rlhf, pairs, gsm8k, math, truthfulqa,
+    for make in (rewardbench, rewardbench2, rm_bench, llmbar, ultrafeedback, pku_saferlhf, hh_rlhf, pairs, gsm8k, math, truthfulqa,
                  mt_bench):
         make()
     print("written:", ", ".join(sorted(p.name for p in HERE.iterdir() if p.suffix != ".py")))
