@@ -32,6 +32,20 @@ def test_label_outside_one_two_is_an_error(tmp_path):
         read_pairs(bad, parse_mapping(LLMBAR_MAP))
 
 
+def test_rm_bench_lists_become_every_chosen_rejected_combination(assets):
+    """RM-Bench rows (3 styled chosen, 3 styled rejected): 3 rows × 3 × 3 = 27 pairs; id '1:2-3' is row
+    id 1's second chosen against its third rejected. Without expand_lists the lists are an error."""
+    path = assets / "benchmarks" / "rm_bench.json"
+    raw = json.loads(path.read_text())
+    pairs = read_pairs(path, expand_lists=True)
+    assert len(pairs) == 27
+    pair = next(p for p in pairs if p.id == "1:2-3")
+    assert (pair.chosen, pair.rejected) == (raw[1]["chosen"][1], raw[1]["rejected"][2])
+    assert (pair.metadata["chosen_index"], pair.metadata["rejected_index"], pair.metadata["domain"]) == (2, 3, "chat")
+    with pytest.raises(DataError, match="expected a string or a chat message list"):
+        read_pairs(path)
+
+
 def write_pairs(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)

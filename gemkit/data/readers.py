@@ -229,6 +229,10 @@ def _text_field(value: Any, path: str, line: int, field: str) -> Any:
     raise DataError(path, f"expected {expected}, got {found}", line=line, field=field)
 
 
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
 def _scalar(value: Any, path: str, line: int, field: str) -> str | None:
     if value is None:
         return None
@@ -242,12 +246,13 @@ def _scalar(value: Any, path: str, line: int, field: str) -> str | None:
 
 
 def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, str] | None = None, *,
-                  allow_identical: bool = False) -> PreferencePair:
+                  allow_identical: bool = False, allow_empty: bool = False) -> PreferencePair:
     """One validated PreferencePair from a raw row (message-list responses are split).
 
     With a ``label`` column (or ``map=label=COLUMN``) the two response columns are the first and
     second response and the label says which is preferred: ``1`` keeps the columns as mapped, ``2``
     swaps them (LLMBar: ``output_1``, ``output_2``, ``label`` ∈ {1, 2}); any other value is an error.
+    ``allow_empty`` lets an empty response through (an evaluation skips and counts it) instead of an error.
     """
     mapping = mapping or {}
     names = {key: _resolve(row, key, mapping) for key in ALIASES}
@@ -265,8 +270,8 @@ def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, 
                                 line=line, field=wanted)
         rejected_value = row[names["rejected"]]  # type: ignore[index]
     chosen_field, rejected_field = names["chosen"] or "chosen", names["rejected"] or names["chosen"] or "rejected"
-    chosen = _text_field(chosen_value, path, line, chosen_field)
-    rejected = _text_field(rejected_value, path, line, rejected_field)
+    chosen = "" if allow_empty and _blank(chosen_value) else _text_field(chosen_value, path, line, chosen_field)
+    rejected = "" if allow_empty and _blank(rejected_value) else _text_field(rejected_value, path, line, rejected_field)
     if names["label"] is not None:
         label = _scalar(row[names["label"]], path, line, names["label"])
         if label not in LABEL_VALUES:
@@ -290,7 +295,7 @@ def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, 
         raise DataError(path, "the chosen and rejected conversations differ before their last message; "
                               "both must continue the same prompt", line=line, field=rejected_field)
     for text, field in ((chosen_text, chosen_field), (rejected_text, rejected_field)):
-        if not text.strip():
+        if not text.strip() and not allow_empty:
             raise DataError(path, "empty (the last assistant message has no text)", line=line, field=field)
     if not prompt_c:
         raise DataError(path, f"missing; no prompt field (e.g. {', '.join(ALIASES['prompt'])}) and the responses "
@@ -306,19 +311,38 @@ def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, 
                           metadata=metadata, line=line)
 
 
+def _response_lists(row: dict[str, Any], line: int, mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """RM-Bench-style rows whose chosen and rejected are lists of plain-string responses (one per
+    style) become one row per (chosen i, rejected j), id ``<id>:<i>-<j>`` (1-based), i and j kept
+    as ``chosen_index``/``rejected_index``; any other row is returned as is."""
+    names = {key: _resolve(row, key, mapping) for key in ("chosen", "rejected", "id")}
+    if names["chosen"] is None or names["rejected"] is None:
+        return [row]
+    chosen, rejected = row[names["chosen"]], row[names["rejected"]]
+    if not all(isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in (chosen, rejected)):
+        return [row]
+    base = str(row[names["id"]]) if names["id"] and row[names["id"]] not in (None, "") else f"line-{line}"
+    id_field = names["id"] or "id"
+    return [{**row, names["chosen"]: c, names["rejected"]: r, id_field: f"{base}:{i}-{j}",
+             "chosen_index": i, "rejected_index": j}
+            for i, c in enumerate(chosen, 1) for j, r in enumerate(rejected, 1)]
+
+
 def _collect(rows: Iterable[tuple[int, dict[str, Any]]], name: str, mapping: dict[str, str] | None,
-             allow_duplicate_ids: bool, allow_identical: bool, csv_cells: bool = False) -> list[PreferencePair]:
+             allow_duplicate_ids: bool, allow_identical: bool, csv_cells: bool = False,
+             allow_empty: bool = False, expand_lists: bool = False) -> list[PreferencePair]:
     pairs: list[PreferencePair] = []
     first_line: dict[str, int] = {}
-    for line, row in rows:
+    for line, raw in rows:
         if csv_cells:
-            row = {k: _chat_cell(v) for k, v in row.items()}
-        pair = pair_from_row(row, name, line, mapping, allow_identical=allow_identical)
-        if pair.id in first_line and not allow_duplicate_ids:
-            raise DataError(name, f"duplicate id '{pair.id}' (first seen on line {first_line[pair.id]})",
-                            line=line, field="id")
-        first_line.setdefault(pair.id, line)
-        pairs.append(pair)
+            raw = {k: _chat_cell(v) for k, v in raw.items()}
+        for row in _response_lists(raw, line, mapping or {}) if expand_lists else [raw]:
+            pair = pair_from_row(row, name, line, mapping, allow_identical=allow_identical, allow_empty=allow_empty)
+            if pair.id in first_line and not allow_duplicate_ids:
+                raise DataError(name, f"duplicate id '{pair.id}' (first seen on line {first_line[pair.id]})",
+                                line=line, field="id")
+            first_line.setdefault(pair.id, line)
+            pairs.append(pair)
     if not pairs:
         raise DataError(name, "no records")
     return pairs
@@ -336,10 +360,13 @@ def _chat_cell(value: str) -> Any:
 
 
 def read_pairs(path: str | Path, mapping: dict[str, str] | None = None, *, allow_duplicate_ids: bool = False,
-               allow_identical: bool = False) -> list[PreferencePair]:
-    """All preference pairs of a file; duplicate ids are an error naming both lines."""
+               allow_identical: bool = False, allow_empty: bool = False, expand_lists: bool = False
+               ) -> list[PreferencePair]:
+    """All preference pairs of a file; duplicate ids are an error naming both lines. ``expand_lists``
+    turns rows with lists of string responses (RM-Bench) into one pair per (chosen, rejected)."""
     is_csv = Path(path).name.lower().endswith((".csv", ".csv.gz"))
-    return _collect(read_rows(path), str(path), mapping, allow_duplicate_ids, allow_identical, csv_cells=is_csv)
+    return _collect(read_rows(path), str(path), mapping, allow_duplicate_ids, allow_identical, csv_cells=is_csv,
+                    allow_empty=allow_empty, expand_lists=expand_lists)
 
 
 def pairs_from_dataset(dataset: Any, mapping: dict[str, str] | None = None, name: str | None = None, *,

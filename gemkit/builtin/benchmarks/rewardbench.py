@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 import gemkit
+from gemkit.data.readers import require_fields
 from gemkit.data.records import PreferencePair
 from gemkit.errors import DataError
 from gemkit.evaluation.context import EvalContext
@@ -131,7 +132,7 @@ class RewardBench2:
     name = "rewardbench2"
     description = "RewardBench 2 (allenai/reward-bench-2): best-of-N accuracy per subset, Ties composite, mean."
     Config = RewardBench2Config
-    # num_correct / total_completions are checked in load() with a message that says what the file is not.
+    # num_correct, total_completions and subset are checked in load(), after a message saying what the file is not.
     source = Source("allenai/reward-bench-2", None, "test", ("id", "prompt", "chosen", "rejected"))
 
     def __init__(self, config: RewardBench2Config):
@@ -143,11 +144,12 @@ class RewardBench2:
         where = self.config.data or self.source.hub_id
         items = []
         for line, row in load_rows(self.source, self.config):
-            missing = [key for key in ("num_correct", "total_completions", "subset") if key not in row]
+            missing = [key for key in ("num_correct", "total_completions") if key not in row]
             if missing:
                 raise DataError(where, f"not a RewardBench 2 row: no {', '.join(missing)} (RewardBench 2 rows have "
                                 "id, prompt, chosen, rejected, num_correct, total_completions, subset); for other "
                                 "preference files use --benchmark pairs with a field map", line=line, field=missing[0])
+            require_fields(row, ("subset",), where, line)
             lists = {}
             for key in ("chosen", "rejected"):
                 value = row[key]

@@ -126,6 +126,14 @@ def hh_rlhf() -> None:
                      "rejected": f"{history}\n\nAssistant: Look it up yourself."})
     rows.append({"chosen": "\n\nHuman: One thing.\n\nAssistant: Yes.", "rejected": "\n\nHuman: Another.\n\nAssistant: No."})
     jsonl("hh_rlhf.jsonl", rows)
+    # The release ships {train,test}.jsonl.gz; two more real-world shapes: a response that quotes an
+    # "\n\nAssistant:" line (it must stay whole), and an empty response (excluded and counted).
+    quoting = "\n\nHuman: How do chat logs look?"
+    rows.append({"chosen": f"{quoting}\n\nAssistant: Like this:\n\nAssistant: Hello.\n\nThat is one line.",
+                 "rejected": f"{quoting}\n\nAssistant: I will not say."})
+    rows.append({"chosen": "\n\nHuman: Say something.\n\nAssistant:", "rejected": "\n\nHuman: Say something.\n\nAssistant: Hello."})
+    text = "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
+    (HERE / "hh_rlhf_test.jsonl.gz").write_bytes(gzip.compress(text, mtime=0))
 
 
 def pairs() -> None:
@@ -215,7 +223,8 @@ def mt_bench() -> None:
     rows = [
         {"question_id": 81, "category": "writing", "turns": ["Write a two-line poem about rain.", "Now make it rhyme."]},
         {"question_id": 82, "category": "writing", "turns": ["Write a thank-you note to a neighbour.", "Make it shorter."]},
-        {"question_id": 111, "category": "math", "turns": ["What is 12 times 12?", "And divided by 3?"]},
+        {"question_id": 111, "category": "math", "turns": ["What is 12 times 12?", "And divided by 3?"],
+         "reference": ["144", "48"]},
         {"question_id": 121, "category": "coding", "turns": ["Name a sorting algorithm.", "What is its worst case?"]},
     ]
     jsonl("mt_bench.jsonl", rows)
