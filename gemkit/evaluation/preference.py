@@ -80,7 +80,8 @@ def aggregate_logps(scores: ResponseScores, how: str) -> torch.Tensor:
 @torch.no_grad()
 def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str], scoring: PreferenceScoring,
                      *, bucketed: bool = True) -> list[float]:
-    """Reward of each (prompt, response), in input order.
+    """Reward of each (prompt, response), in input order; NaN for a sequence whose response alone is
+    longer than ``scoring.max_length`` (not scored: callers skip and count its item).
 
     Sequences whose prompt tokens are identical (a pair's chosen and rejected, a prompt's k
     completions) are scored together: the prompt runs once and every response on its KV cache
