@@ -136,7 +136,7 @@ def test_mt_bench_judges_each_turn_and_gives_math_its_reference(tiny_bundle, ass
     assert by_turn[2][0].startswith("Turn 1: What is 12 times 12?\n\nTurn 2: And divided by 3?")
     assert by_turn[2][0].endswith("[Reference answer to turn 2]\n48")
     assert by_turn[2][1].startswith("Turn 1 answer: ") and "Turn 2 answer: " in by_turn[2][1]
-    assert not any("Reference answer" in q for (q, _), r in zip(judge.questions[::2], result.items)
+    assert not any("Reference answer" in q for (q, _), r in zip(judge.questions[::2], result.items, strict=True)
                    if r["category"] == "writing")
 
 

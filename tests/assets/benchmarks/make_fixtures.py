@@ -208,8 +208,8 @@ def truthfulqa() -> None:
     # The upstream release (github.com/sylinrl/TruthfulQA): data/mc_task.json maps each choice to its
     # label; TruthfulQA.csv has capitalised columns and ';'-separated answer lists.
     upstream_mc = [{"question": row["question"],
-                    "mc1_targets": dict(zip(row["mc1_targets"]["choices"], row["mc1_targets"]["labels"])),
-                    "mc2_targets": dict(zip(row["mc2_targets"]["choices"], row["mc2_targets"]["labels"]))} for row in mc]
+                    "mc1_targets": dict(zip(row["mc1_targets"]["choices"], row["mc1_targets"]["labels"], strict=True)),
+                    "mc2_targets": dict(zip(row["mc2_targets"]["choices"], row["mc2_targets"]["labels"], strict=True))} for row in mc]
     (HERE / "mc_task.json").write_text(json.dumps(upstream_mc, indent=2), encoding="utf-8")
     with open(HERE / "TruthfulQA.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
