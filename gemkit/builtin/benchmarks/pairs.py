@@ -59,9 +59,10 @@ class Pairs:
         pairs = sample(read_pairs(self.config.data, parse_mapping(self.config.map), allow_identical=True,
                                   allow_empty=True, expand_lists=True), self.config.limit, self.config.seed)
         self.empty = [p.id for p in pairs if not p.chosen.strip() or not p.rejected.strip()]
+        empty = set(self.empty)
         self.identical = [] if self.config.allow_identical else \
-            [p.id for p in pairs if p.chosen.strip() == p.rejected.strip() and p.id not in self.empty]
-        skipped = set(self.identical) | set(self.empty)
+            [p.id for p in pairs if p.chosen.strip() == p.rejected.strip() and p.id not in empty]
+        skipped = set(self.identical) | empty
         return [_hh_prompt(p, self.config.data) for p in pairs if p.id not in skipped]
 
     def evaluate(self, ctx: EvalContext, items: list[PreferencePair]) -> BenchmarkResult:
