@@ -170,3 +170,16 @@ def test_win_rates_by_hand():
 
     assert both_orders(Prefers("mine"), "q", "mine", "base")[0] == "win"
     assert both_orders(Prefers("base"), "q", "mine", "base")[0] == "loss"
+
+
+def test_math_reads_the_original_release_directory(assets):
+    """MATH as released (test/<subject>/<n>.json, problem/level/type/solution, no answer field): the same
+    problems, golds (last \\boxed{} of the solution) and subjects as the MATH-500-style JSONL fixture."""
+    from gemkit.builtin.benchmarks.math import Math, MathConfig
+
+    def key(items):
+        return sorted((it["problem"], it["gold"], it["subset"]) for it in items)
+
+    release = Math(MathConfig(data=str(assets / "benchmarks" / "MATH"))).load()
+    jsonl = Math(MathConfig(data=str(assets / "benchmarks" / "math.jsonl"))).load()
+    assert len(release) == 4 and key(release) == key(jsonl)

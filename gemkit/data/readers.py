@@ -84,8 +84,15 @@ def _parse_json(text: str, path: Path, line: int | None) -> Any:
 
 
 def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_or_row_number, row)`` for every record of a data file, in any supported format."""
+    """Yield ``(line_or_row_number, row)`` for every record of a data file, in any supported format.
+
+    A directory of ``*.json`` files, one JSON object each (the MATH release's ``test/<subject>/<n>.json``
+    layout), is read as one row per file in sorted path order, numbered from 1.
+    """
     path = Path(path)
+    if path.is_dir():
+        yield from _directory_rows(path)
+        return
     _check_file(path)
     ext, gz = _format(path)
     count = 0
@@ -103,6 +110,17 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield item
     if count == 0:
         raise DataError(str(path), "the file is empty (no records)")
+
+
+def _directory_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    files = sorted(p for p in path.rglob("*.json") if p.is_file())
+    if not files:
+        raise DataError(str(path), "a directory with no *.json files; give a data file or a directory of JSON files")
+    for number, file in enumerate(files, 1):
+        row = _parse_json(_decode(_read_bytes(file, False), file), file, None)
+        if not isinstance(row, dict):
+            raise DataError(str(file), f"expected one JSON object per file in a directory, got {_kind(row)}")
+        yield number, row
 
 
 def _jsonl_rows(path: Path, gz: bool) -> Iterator[tuple[int, dict[str, Any]]]:

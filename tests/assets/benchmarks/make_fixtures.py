@@ -178,6 +178,13 @@ def math() -> None:
     train = [{"problem": f"What is ${a} \\times {b}$?", "level": "Level 1", "type": "Prealgebra",
               "solution": f"Multiplying gives ${a} \\times {b} = \\boxed{{{a * b}}}$."} for a, b in [(2, 3), (4, 5), (6, 7)]]
     jsonl("math_train.jsonl", train)
+    # The original MATH release (hendrycks/math tarball): test/<subject>/<n>.json, one object per file with
+    # problem, level, type and solution (no answer field: the gold is the solution's last \boxed{}).
+    for row in rows:
+        path = HERE / "MATH" / row["unique_id"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"problem": row["problem"], "level": f"Level {row['level']}",
+                                    "type": row["subject"], "solution": row["solution"]}, indent=4), encoding="utf-8")
 
 
 def truthfulqa() -> None:
