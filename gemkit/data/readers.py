@@ -115,7 +115,8 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def _directory_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     files = sorted(p for p in path.rglob("*.json") if p.is_file())
     if not files:
-        raise DataError(str(path), "a directory with no *.json files; give a data file or a directory of JSON files")
+        raise DataError(str(path), "not a regular file but a directory with no *.json files; give a data file "
+                                   "(or a directory of one-object JSON files, as the MATH release is laid out)")
     for number, file in enumerate(files, 1):
         row = _parse_json(_decode(_read_bytes(file, False), file), file, None)
         if not isinstance(row, dict):
