@@ -80,8 +80,9 @@ def test_math_and_truthfulqa_end_to_end(tiny_bundle, assets, tmp_path):
     for row, lab in zip(mc, labels):
         probs = [math.exp(v) for v in row["loglik_mc2"]]
         assert row["mc2"] == pytest.approx(sum(p for p, t in zip(probs, lab) if t) / sum(probs), rel=1e-6)
-        assert row["correct"] == float(row["loglik_mc1"][0] > max(row["loglik_mc1"][1:]))
-    assert tqa.counts == {"mc": 3, "gen": 2} and {"mc1", "mc2", "em"} <= set(tqa.metrics)
+        # the true MC1 choice is listed first; correct = the first argmax is it (lm-eval's acc)
+        assert row["correct"] == float(row["loglik_mc1"].index(max(row["loglik_mc1"])) == 0)
+    assert tqa.counts == {"mc": 3, "gen": 2, "excluded_too_long": 0} and {"mc1", "mc2", "em"} <= set(tqa.metrics)
     assert json.loads((tmp_path / "tqa" / "metrics.json").read_text())["primary"] == "mc1"
 
 
