@@ -107,7 +107,7 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     model = ctx.bundle.model
     was_training = model.training
     model.eval()
-    bar = items_bar(len(sequences), unit="seq")
+    bar = items_bar(sum(seq is not None for seq in sequences), unit="seq")  # too-long ones are never scored
     try:
         for batch_groups in packed(groups, ctx.batch_size if bucketed else 1):
             index = [i for g in batch_groups for i in g]
