@@ -5,6 +5,7 @@ accelerate) averages the gradients: with per-rank batch 2 on 2 ranks, the mean o
 gradients of their 2-record mean losses is the gradient of the 4-record mean loss, so every
 logged loss and gradient norm equals the single-process run with batch 4.
 """
+import json
 import os
 import socket
 import subprocess
@@ -67,7 +68,7 @@ def test_two_process_gloo_matches_single_process_global_batch(tmp_path, override
     """Same 3 (or 2 accumulated) steps: loss within 1e-5, grad norm within 1e-4 of one process on batch 4.
 
     Checked it can fail: with DDP's averaging switched off (``accelerator.no_sync`` around every
-    backward) each rank steps on its own half-batch and the loss rows differ from step 2 on.
+    backward) each rank clips and steps on its own half-batch's gradient: step 1's grad norm differs.
     """
     single = _train(_config(tmp_path / "single", batch_size=4, **overrides))
     mp.spawn(_worker, args=(2, _free_port(), tmp_path / "ddp", overrides), nprocs=2, join=True)
@@ -119,3 +120,39 @@ def test_torchrun_cli_dpo_matches_single_process(tmp_path):
                    check=True, env=env, timeout=300)
     _assert_same_rows(list(read_jsonl(tmp_path / "single" / "train_log.jsonl")),
                       list(read_jsonl(tmp_path / "ddp" / "train_log.jsonl")))
+
+
+#: what ``accelerate launch --config_file configs/accelerate/fsdp.yaml`` exports to each process
+FSDP_ENV = {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2", "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP",
+            "FSDP_STATE_DICT_TYPE": "FULL_STATE_DICT", "FSDP_RESHARD_AFTER_FORWARD": "true"}
+
+
+def _fsdp_worker(rank, world, port, out, lora_r):
+    _join(rank, world, port)
+    os.environ.update(FSDP_ENV)
+    _train(_config(out, batch_size=2, lora=LoraSpec(r=lora_r, alpha=8, dropout=0.0,
+                                                    target_modules=["q_proj", "v_proj"])))
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("lora_r", [4, 0], ids=["lora", "full"])
+def test_fsdp2_on_two_cpu_processes_matches_single_process(tmp_path, lora_r):
+    """FSDP2 (``fully_shard`` per decoder layer, gloo) on 2 ranks with batch 2 each: the same losses
+    and gradient norms as one process with batch 4, and the gathered final checkpoint loads.
+
+    accelerate 1.15 would silently run plain DDP here (it ignores its FSDP config on CPU);
+    gemkit.train.parallel switches the FSDP plugin on itself. Checked it can fail: without that
+    switch the run is DDP and ``config.json`` records MULTI_CPU, which the last assert catches.
+    """
+    lora = LoraSpec(r=lora_r, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])
+    single = _train(_config(tmp_path / "single", batch_size=4, lora=lora))
+    mp.spawn(_fsdp_worker, args=(2, _free_port(), tmp_path / "fsdp", lora_r), nprocs=2, join=True)
+    _assert_same_rows(list(read_jsonl(single.log_path)), list(read_jsonl(tmp_path / "fsdp" / "train_log.jsonl")))
+    from gemkit.train import load_trained
+
+    reloaded = load_trained(tmp_path / "fsdp" / "checkpoint", device="cpu")
+    expected = load_trained(single.checkpoint, device="cpu")
+    for (name, a), (_, b) in zip(reloaded.model.named_parameters(), expected.model.named_parameters()):
+        assert torch.allclose(a, b, atol=1e-5), name
+    launch = json.loads((tmp_path / "fsdp" / "config.json").read_text())["launch"]
+    assert launch == {"world_size": 2, "distributed_type": "FSDP", "mixed_precision": "no"}

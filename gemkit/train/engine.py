@@ -34,7 +34,7 @@ from gemkit.train.config import TrainConfig
 from gemkit.train.log import TrainLog, iter_log
 from gemkit.train.objective import LossOutput, Objective, StepContext
 from gemkit.train.parallel import (PolicyHandle, TokenCount, TrainedModules, any_rank, frozen_reference,
-                                   make_accelerator, mean_over_ranks)
+                                   is_sharded, make_accelerator, mean_over_ranks)
 from gemkit.train.state import DataOrder, Progress, restore, save_resumable
 from gemkit.train.throughput import device_peak_flops, throughput_row
 
@@ -113,6 +113,10 @@ def train(config: TrainConfig, pairs: list[PreferencePair], *, bundle: ModelBund
     ``max_length`` are counted in ``TrainResult.truncated_records`` and ``config.json``.
     """
     run = _setup(config, pairs, bundle, objective or build_objective(config), data_source)
+    if is_sharded(run.accelerator) and (resume or config.save_every):
+        # Each rank's optimiser moments are a shard; OUT/resume holds one process's state only.
+        raise ConfigError("resumable checkpoints (save_every, --resume) are not supported under FSDP/DeepSpeed "
+                          "sharding yet: set save_every=0, or train with DDP (configs/accelerate/ddp.yaml)")
     if resume:
         _resume(run)
     _write_run_config(run, data_source)
@@ -296,18 +300,28 @@ def _step_row(run: _Run, outputs: list[LossOutput], grad_norm: float, lr: float,
 def _save_resume_point(run: _Run) -> None:
     run.progress.truncated_sequences = run.ctx.truncated_sequences
     if run.is_main:
-        save_resumable(run.out, run.accelerator.unwrap_model(run.prepared).policy, run.bundle.tokenizer, run.meta,
-                       run.optimizer, run.scheduler, run.order, run.objective, run.progress)
+        save_resumable(run.out, run.bundle.model, run.bundle.tokenizer, run.meta, run.optimizer, run.scheduler,
+                       run.order, run.objective, run.progress)
     run.accelerator.wait_for_everyone()
 
 
 def _save_final(run: _Run) -> Path:
     checkpoint = run.out / "checkpoint"
+    full = _gathered_policy_weights(run)
     if run.is_main:
-        save_model(run.accelerator.unwrap_model(run.prepared).policy, run.bundle.tokenizer, checkpoint, meta=run.meta,
-                   objective=run.objective)
+        save_model(run.bundle.model, run.bundle.tokenizer, checkpoint, meta=run.meta, objective=run.objective,
+                   state_dict=full)
     run.accelerator.wait_for_everyone()
     return checkpoint
+
+
+def _gathered_policy_weights(run: _Run) -> dict[str, torch.Tensor] | None:
+    """Sharded runs: the policy's full weights, gathered from every rank (a collective: all ranks call
+    it; the main process gets the tensors). Unsharded runs: None, the model saves its own."""
+    if not is_sharded(run.accelerator):
+        return None
+    full = run.accelerator.get_state_dict(run.prepared)
+    return {key.removeprefix("policy."): value for key, value in full.items() if key.startswith("policy.")}
 
 
 #: why each half-precision format turns large values into inf/NaN, for the overflow message

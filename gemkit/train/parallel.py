@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DistributedType
-from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import DistributedDataParallelKwargs
+from accelerate.state import AcceleratorState, GradientState, PartialState
+from accelerate.utils import DistributedDataParallelKwargs, FullyShardedDataParallelPlugin, parse_flag_from_env
 
 from gemkit.train.config import TrainConfig
 
@@ -43,8 +43,31 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
     # The engine places the model itself (load_model puts it on config.device, or on this rank's
     # device when launched with several processes), so an explicit cuda:N is honoured.
-    return Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision,
-                       gradient_accumulation_steps=config.grad_accum, device_placement=False, kwargs_handlers=[ddp])
+    accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision,
+                              gradient_accumulation_steps=config.grad_accum, device_placement=False,
+                              kwargs_handlers=[ddp])
+    if accelerator.distributed_type == DistributedType.MULTI_CPU and parse_flag_from_env("ACCELERATE_USE_FSDP"):
+        _fsdp_on_cpu(accelerator)
+    return accelerator
+
+
+def _fsdp_on_cpu(accelerator: Accelerator) -> None:
+    """Honour an FSDP accelerate config on CPU processes too.
+
+    accelerate 1.15 switches its FSDP plugin on only for GPU-type multi-device runs (its
+    ``AcceleratorState`` keeps ``MULTI_CPU`` and ignores ``ACCELERATE_USE_FSDP``), while torch's FSDP2
+    (``fully_shard``) runs on gloo. So on CPU the plugin is built from the same ``FSDP_*`` variables
+    ``accelerate launch`` sets and the state marked FSDP: the sharded path is then testable on CPU.
+    """
+    accelerator.state.fsdp_plugin = FullyShardedDataParallelPlugin()
+    # Every later AcceleratorState() copies the process-level state over its own: mark both.
+    PartialState().distributed_type = DistributedType.FSDP
+    accelerator.state.distributed_type = DistributedType.FSDP
+
+
+def is_sharded(accelerator: Accelerator) -> bool:
+    """True when each rank holds only a shard of the weights (FSDP, DeepSpeed ZeRO)."""
+    return accelerator.distributed_type in SHARDED
 
 
 class TrainedModules(torch.nn.Module):
@@ -55,6 +78,8 @@ class TrainedModules(torch.nn.Module):
         super().__init__()
         self.policy = policy
         self.extras = torch.nn.ModuleList(extras)
+        # FSDP's transformer auto-wrap reads the layer classes to shard one by one from here.
+        self._no_split_modules = getattr(policy, "_no_split_modules", None)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.policy(*args, **kwargs)
@@ -101,7 +126,7 @@ class PolicyHandle:
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
         accelerator = self._accelerator
-        if accelerator is not None and accelerator.distributed_type in SHARDED and accelerator.num_processes > 1:
+        if accelerator is not None and is_sharded(accelerator) and accelerator.num_processes > 1:
             kwargs.setdefault("synced_gpus", True)
         with accelerator.autocast() if accelerator is not None else nullcontext():
             return self._module.generate(*args, **kwargs)
@@ -116,7 +141,7 @@ class PolicyHandle:
 def frozen_reference(accelerator: Accelerator, reference: torch.nn.Module, counter: TokenCount) -> PolicyHandle:
     """The full fine-tuning reference, placed (and under FSDP/ZeRO-3 sharded) like the policy."""
     reference = reference.eval().requires_grad_(False)
-    if accelerator.distributed_type in SHARDED:
+    if is_sharded(accelerator):
         prepared = accelerator.prepare_model(reference, evaluation_mode=True)
     else:
         prepared = reference
