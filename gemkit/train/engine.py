@@ -232,8 +232,10 @@ def _train_step(run: _Run) -> dict[str, float]:
     outputs, batch_ids, bad = _accumulate(run)
     grad_norm = float("nan")
     if bad is None:
-        grad_norm = float(run.accelerator.clip_grad_norm_(run.params, run.config.max_grad_norm or float("inf")))
-        if not math.isfinite(grad_norm):
+        norm = run.accelerator.clip_grad_norm_(run.params, run.config.max_grad_norm or float("inf"))
+        # DeepSpeed clips inside its own step (gradient_clipping in its config) and returns no norm.
+        grad_norm = float(norm) if norm is not None else float("nan")
+        if norm is not None and not math.isfinite(grad_norm):
             bad = f"non-finite gradient norm ({grad_norm})"
     if bad is not None:
         return _skip_batch(run, bad, batch_ids)
