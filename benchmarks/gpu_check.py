@@ -130,7 +130,7 @@ def write_report(path: Path, results: list[dict[str, object]], checks: list[Chec
         lines.append(f"| {r['name']} | {r['status']} | {r['seconds']:.0f} | " + " | ".join(figures) + " |")
     lines += ["", "MFU for the engine rows is gemkit.train.throughput's count (6·N per trained token for full "
               "fine-tuning) over the datasheet peak; the perf sections state their own.", ""]
-    for r, check in zip(results, checks):
+    for r, check in zip(results, checks, strict=True):
         lines += [f"## {r['name']}", "", "```", str(r["command"]), "```", ""]
         if check.report is not None and check.report.exists():
             lines += [check.report.read_text().split("\n", 3)[-1].strip(), ""]

@@ -14,13 +14,12 @@ import sys
 import pytest
 import torch
 import torch.multiprocessing as mp
+from test_engine import PAIRS, ChosenNLL, NLLConfig
 
 from gemkit.errors import TrainingError
 from gemkit.io import read_jsonl
 from gemkit.models import LoraSpec, ModelSpec, load_model
 from gemkit.train import TrainConfig, train
-
-from test_engine import PAIRS, ChosenNLL, NLLConfig
 
 
 def _config(out, batch_size, **overrides):
@@ -56,11 +55,13 @@ def _worker(rank, world, port, out, overrides):
     torch.distributed.destroy_process_group()
 
 
-def _assert_same_rows(a, b, tolerance=1e-5):
+def _assert_same_rows(a, b, tolerance=1e-5, norm_rtol=3e-5):
+    """Losses within ``tolerance``; gradient norms within ``norm_rtol`` of their size (fp32 sums of the
+    same terms in another order: per rank then across ranks, or per shard under FSDP)."""
     assert [r["step"] for r in a] == [r["step"] for r in b]
-    for row_a, row_b in zip(a, b):
+    for row_a, row_b in zip(a, b, strict=True):
         assert abs(row_a["loss"] - row_b["loss"]) < tolerance, (row_a, row_b)
-        assert abs(row_a["grad_norm"] - row_b["grad_norm"]) < 10 * tolerance, (row_a, row_b)
+        assert abs(row_a["grad_norm"] - row_b["grad_norm"]) <= norm_rtol * row_a["grad_norm"], (row_a, row_b)
 
 
 @pytest.mark.parametrize("overrides", [{}, {"grad_accum": 2, "max_steps": 2}], ids=["ddp", "ddp-accumulate"])
@@ -147,12 +148,15 @@ def test_fsdp2_on_two_cpu_processes_matches_single_process(tmp_path, lora_r):
     lora = LoraSpec(r=lora_r, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])
     single = _train(_config(tmp_path / "single", batch_size=4, lora=lora))
     mp.spawn(_fsdp_worker, args=(2, _free_port(), tmp_path / "fsdp", lora_r), nprocs=2, join=True)
-    _assert_same_rows(list(read_jsonl(single.log_path)), list(read_jsonl(tmp_path / "fsdp" / "train_log.jsonl")))
+    # Full fine-tuning's norm also sums the sharded embedding/LM-head gradient across ranks: seen 3.4e-5
+    # relative at step 2 (3.0062 against 3.0063) while that step's loss agreed to every printed digit.
+    _assert_same_rows(list(read_jsonl(single.log_path)), list(read_jsonl(tmp_path / "fsdp" / "train_log.jsonl")),
+                      norm_rtol=1e-4)
     from gemkit.train import load_trained
 
     reloaded = load_trained(tmp_path / "fsdp" / "checkpoint", device="cpu")
     expected = load_trained(single.checkpoint, device="cpu")
-    for (name, a), (_, b) in zip(reloaded.model.named_parameters(), expected.model.named_parameters()):
+    for (name, a), (_, b) in zip(reloaded.model.named_parameters(), expected.model.named_parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-5), name
     launch = json.loads((tmp_path / "fsdp" / "config.json").read_text())["launch"]
     assert launch == {"world_size": 2, "distributed_type": "FSDP", "mixed_precision": "no"}

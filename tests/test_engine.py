@@ -223,7 +223,7 @@ def test_gradient_checkpointing_and_bf16_autocast_train_like_plain_fp32(tmp_path
         rows[name] = list(read_jsonl(result.log_path))
         if name == "checkpointed":
             assert bundle.model.is_gradient_checkpointing
-    for a, b, c in zip(rows["plain"], rows["checkpointed"], rows["bf16"]):
+    for a, b, c in zip(rows["plain"], rows["checkpointed"], rows["bf16"], strict=True):
         assert abs(a["loss"] - b["loss"]) < 1e-5 and abs(a["grad_norm"] - b["grad_norm"]) < 1e-5
         assert abs(a["loss"] - c["loss"]) < 0.1
     assert json.loads((tmp_path / "bf16" / "run" / "config.json").read_text())["launch"]["mixed_precision"] == "bf16"

@@ -15,10 +15,11 @@ import math
 import random
 import signal
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -33,8 +34,16 @@ from gemkit.train.checkpoint import config_to_dict, load_trainer_state, recover_
 from gemkit.train.config import TrainConfig
 from gemkit.train.log import TrainLog, iter_log
 from gemkit.train.objective import LossOutput, Objective, StepContext
-from gemkit.train.parallel import (PolicyHandle, TokenCount, TrainedModules, any_rank, frozen_reference,
-                                   is_sharded, make_accelerator, mean_over_ranks)
+from gemkit.train.parallel import (
+    PolicyHandle,
+    TokenCount,
+    TrainedModules,
+    any_rank,
+    frozen_reference,
+    is_sharded,
+    make_accelerator,
+    mean_over_ranks,
+)
 from gemkit.train.state import DataOrder, Progress, restore, save_resumable
 from gemkit.train.throughput import device_peak_flops, throughput_row
 

@@ -4,8 +4,9 @@ Only the main process writes; every rank holds the same (rank-averaged) rows.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tqdm.auto import tqdm
 

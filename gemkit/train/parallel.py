@@ -22,7 +22,11 @@ from typing import Any
 import torch
 from accelerate import Accelerator, DistributedType
 from accelerate.state import AcceleratorState, GradientState, PartialState
-from accelerate.utils import DistributedDataParallelKwargs, FullyShardedDataParallelPlugin, parse_flag_from_env
+from accelerate.utils import (
+    DistributedDataParallelKwargs,
+    FullyShardedDataParallelPlugin,
+    parse_flag_from_env,
+)
 
 from gemkit.train.config import TrainConfig
 
@@ -163,4 +167,4 @@ def mean_over_ranks(values: dict[str, float], accelerator: Accelerator) -> dict[
     keys = sorted(values)
     tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=accelerator.device)
     reduced = accelerator.reduce(tensor, reduction="mean")
-    return dict(zip(keys, (float(v) for v in reduced.tolist())))
+    return dict(zip(keys, (float(v) for v in reduced.tolist()), strict=True))
