@@ -72,15 +72,18 @@ def plan(tiny: bool, work: Path) -> list[Check]:
         fsdp_env = {}
         fsdp_model = ["--model", "random:1b", "--device", "cuda", "--batch-size", "4", "--max-length", "512"]
     common_train = ["--method", "dpo", "--lora-r", "0", "--lr", "1e-5", "--quiet", "--seed", "0"]
+    # The limits fit one H100/H200 (about 8 minutes in all); a shared CPU running --tiny is slower to
+    # import and start processes than the work itself, so there each check gets up to 10 minutes.
+    limit = (lambda seconds: 600) if tiny else (lambda seconds: seconds)
     return [
         Check("DPO: gemkit vs TRL DPOTrainer (LoRA)", [py, str(BENCH / "perf_dpo_vs_trl.py"), *perf, *dpo_args,
-              "--report", str(work / "dpo.md")], 240, report=work / "dpo.md"),
+              "--report", str(work / "dpo.md")], limit(240), report=work / "dpo.md"),
         Check("SEGA vs TRL GRPOTrainer (LoRA)", [py, str(BENCH / "perf_sega_vs_grpo.py"), *perf, *sega_args,
-              "--report", str(work / "sega.md")], 150, report=work / "sega.md"),
+              "--report", str(work / "sega.md")], limit(150), report=work / "sega.md"),
         Check("DPO full fine-tuning, gemkit engine", [py, "-m", "gemkit", "train", *common_train, *train,
-              "--out", str(work / "full")], 120, train_out=work / "full"),
+              "--out", str(work / "full")], limit(120), train_out=work / "full"),
         Check("FSDP2 smoke test (DPO, full fine-tuning)", [*fsdp_launch, "-m", "gemkit", "train", *common_train,
-              *fsdp_model, "--steps", "2", "--out", str(work / "fsdp")], 120, env=fsdp_env,
+              *fsdp_model, "--steps", "2", "--out", str(work / "fsdp")], limit(120), env=fsdp_env,
               train_out=work / "fsdp"),
     ]
 
