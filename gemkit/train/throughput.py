@@ -19,6 +19,7 @@ datasheet for known GPUs, and a measured fp32 matmul rate on CPU.
 from __future__ import annotations
 
 import functools
+import re
 import resource
 import sys
 import time
@@ -27,7 +28,7 @@ import torch
 
 #: dense bf16/fp16 tensor-core peak TFLOP/s by GPU name fragment, from NVIDIA's datasheets (H100/H200
 #: SXM 989.4, H100 PCIe 756, H100 NVL 835, A100 312, L40S 362, L40 181, L4 121, A10 125, RTX 4090 165.2,
-#: V100 125 (fp16)). Order matters: the first fragment found in the device name wins ("A100" before "A10").
+#: V100 125 (fp16)). The first fragment found as whole words in the device name wins (H100 NVL/PCIe before H100).
 GPU_PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
     ("H200", 989.4), ("H100 NVL", 835.0), ("H100 PCIe", 756.0), ("H100", 989.4), ("GH200", 989.4),
     ("A100", 312.0), ("A800", 312.0), ("L40S", 362.0), ("L40", 181.0), ("L4", 121.0), ("A10", 125.0), ("RTX 4090", 165.2),
@@ -45,7 +46,8 @@ def training_flops(trained_tokens: int, no_grad_tokens: int, total_params: int, 
 def gpu_peak_flops(name: str, dtype: torch.dtype) -> float | None:
     """The datasheet peak of a GPU named ``name`` for ``dtype`` matmuls, or None if not in the table."""
     for fragment, tflops in GPU_PEAK_TFLOPS:
-        if fragment.lower() in name.lower():
+        # Whole words only: "A10" must not match "A100" or "A10G" (a different part).
+        if re.search(rf"(?<!\w){re.escape(fragment)}(?!\w)", name, flags=re.IGNORECASE):
             return tflops * 1e12 * (TF32_FRACTION if dtype == torch.float32 else 1.0)
     return None
 
