@@ -30,6 +30,7 @@ from gemkit.errors import ConfigError, TrainingError
 from gemkit.io import atomic_write_json
 from gemkit.models import ModelBundle, ModelSpec, count_parameters, load_model
 from gemkit.registry import registry
+from gemkit.threads import thread_record
 from gemkit.train.checkpoint import config_to_dict, load_trainer_state, recover_dir, save_model
 from gemkit.train.config import TrainConfig
 from gemkit.train.log import TrainLog, iter_log
@@ -226,7 +227,7 @@ def _write_run_config(run: _Run, data_source: str) -> None:
     if run.is_main:
         atomic_write_json(run.out / "config.json", {
             "train": config_to_dict(run.config), "objective": config_to_dict(run.objective.config), "model": run.meta,
-            "data": {"source": data_source, **run.lengths.to_dict()},
+            "data": {"source": data_source, **run.lengths.to_dict()}, "threads": thread_record(),
             "launch": {"world_size": run.accelerator.num_processes,
                        "distributed_type": str(run.accelerator.distributed_type).split(".")[-1],
                        "mixed_precision": run.accelerator.mixed_precision}})
