@@ -103,7 +103,7 @@ def run_check(check: Check) -> dict[str, object]:
         status = f"FAILED (over {check.timeout_s} s)"
         output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
     result: dict[str, object] = {"name": check.name, "status": status, "seconds": time.perf_counter() - started,
-                                 "command": shlex.join(check.command), "tail": output[-1500:]}
+                                 "command": shlex.join(check.command), "tail": output[-6000:]}
     if check.train_out is not None and status == "ok":
         result.update(engine_figures(check.train_out / "train_log.jsonl"))
     print(f"[gpu-check] {check.name}: {status} in {result['seconds']:.0f} s", flush=True)
