@@ -160,3 +160,33 @@ def test_fsdp2_on_two_cpu_processes_matches_single_process(tmp_path, lora_r):
         assert torch.allclose(a, b, atol=1e-5), name
     launch = json.loads((tmp_path / "fsdp" / "config.json").read_text())["launch"]
     assert launch == {"world_size": 2, "distributed_type": "FSDP", "mixed_precision": "no"}
+
+
+def test_fsdp2_torchrun_dpo_full_finetune_with_frozen_reference(tmp_path):
+    """``torchrun --nproc-per-node 2`` with the FSDP settings, DPO with full fine-tuning (``--lora-r 0``):
+    the frozen reference copy is sharded like the policy, and the 2 steps at batch 1 per rank log the
+    same losses, rewards and gradient norms as one process at batch 2.
+
+    Step 1's loss is log 2 = 0.6931 on both (policy = reference, so every reward is 0); step 2's
+    rewards β·(log π − log π_ref) are non-zero and only agree if each rank's reference forward sees the
+    same weights the single process's does. Checked it can fail: with the reference prepared through
+    ``accelerator.prepare_model(..., evaluation_mode=True)`` (the earlier code) both ranks exit 1 in
+    ``clip_grad_norm_`` ("got mixed torch.Tensor and DTensor"), so ``check=True`` raises.
+    """
+    common = ["--method", "dpo", "--model", "random:tiny", "--device", "cpu", "--steps", "2", "--lr", "1e-3",
+              "--lora-r", "0", "--quiet", "--seed", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "gemkit", "train", *common, "--batch-size", "2",
+                    "--out", str(tmp_path / "single")], check=True, env=env, timeout=300)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                str(_free_port())]
+    subprocess.run([*torchrun, "-m", "gemkit", "train", *common, "--batch-size", "1", "--out", str(tmp_path / "fsdp")],
+                   check=True, env={**env, **FSDP_ENV}, timeout=300)
+    single = list(read_jsonl(tmp_path / "single" / "train_log.jsonl"))
+    sharded = list(read_jsonl(tmp_path / "fsdp" / "train_log.jsonl"))
+    _assert_same_rows(single, sharded, norm_rtol=1e-4)
+    assert abs(single[0]["loss"] - 0.6931472) < 1e-6
+    assert single[1]["rewards/chosen"] != 0.0
+    assert abs(single[1]["rewards/chosen"] - sharded[1]["rewards/chosen"]) < 1e-5
+    launch = json.loads((tmp_path / "fsdp" / "config.json").read_text())["launch"]
+    assert launch["distributed_type"] == "FSDP"

@@ -25,6 +25,7 @@ from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import (
     DistributedDataParallelKwargs,
     FullyShardedDataParallelPlugin,
+    fsdp2_prepare_model,
     parse_flag_from_env,
 )
 
@@ -143,12 +144,20 @@ class PolicyHandle:
 
 
 def frozen_reference(accelerator: Accelerator, reference: torch.nn.Module, counter: TokenCount) -> PolicyHandle:
-    """The full fine-tuning reference, placed (and under FSDP/ZeRO-3 sharded) like the policy."""
+    """The full fine-tuning reference: a frozen copy in eval mode, on the policy's device.
+
+    Under FSDP2 it is sharded like the policy (``fully_shard`` per decoder layer, same mesh and
+    precision), so each rank holds 1/W of it too. It is sharded with accelerate's
+    ``fsdp2_prepare_model`` rather than ``accelerator.prepare_model(..., evaluation_mode=True)``:
+    the latter shards nothing under FSDP/DeepSpeed and registers the copy among the accelerator's
+    models, where ``clip_grad_norm_`` then compares the policy's DTensor parameters with the
+    reference's plain tensors and fails ("got mixed torch.Tensor and DTensor"). Under FSDP1 and
+    DeepSpeed the copy stays whole on every rank (correct, but without the memory saving).
+    """
     reference = reference.eval().requires_grad_(False)
-    if is_sharded(accelerator):
-        prepared = accelerator.prepare_model(reference, evaluation_mode=True)
-    else:
-        prepared = reference
+    prepared: torch.nn.Module = reference
+    if accelerator.distributed_type == DistributedType.FSDP and accelerator.is_fsdp2:
+        prepared = fsdp2_prepare_model(accelerator, reference)
     return PolicyHandle(reference, prepared, None, counter)
 
 
