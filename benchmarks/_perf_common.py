@@ -31,19 +31,6 @@ from typing import Any, Callable
 REPO = Path(__file__).resolve().parent.parent
 REPORT = REPO / "reports" / "perf.md"
 
-# Dense peak TFLOP/s per GPU family, (bf16/fp16 tensor core, fp32 without TF32). Vendor datasheets;
-# the SXM parts' numbers (PCIe H100: 756 / 51). Override with --peak-tflops for another part.
-PEAK_TFLOPS: dict[str, tuple[float, float]] = {
-    "H200": (989.0, 67.0),
-    "H100 PCIe": (756.0, 51.0),
-    "H100": (989.0, 67.0),
-    "A100": (312.0, 19.5),
-    "L40S": (362.0, 91.6),
-    "L4": (121.0, 30.3),
-    "A10": (125.0, 31.2),
-}
-
-
 # --------------------------------------------------------------------------------------------- flags
 def base_parser(description: str, *, default_steps: int, default_warmup: int = 1) -> argparse.ArgumentParser:
     """The flags every perf script shares; scripts add their own."""
@@ -285,18 +272,21 @@ def nominal_flops(model: Any, *, forward_tokens: float = 0.0, train_tokens: floa
 
 
 def peak_flops(args: argparse.Namespace) -> float | None:
-    """Peak FLOP/s of the accelerator for MFU, or None on CPU / unknown parts."""
+    """Peak FLOP/s of the accelerator for MFU, or None on CPU / unknown parts.
+
+    The GPU table is gemkit's own (gemkit.train.throughput.GPU_PEAK_TFLOPS; the engine's log rows use
+    it too): the dense bf16 tensor-core datasheet figure, halved for float32 (TF32 matmuls).
+    """
     if args.peak_tflops:
         return args.peak_tflops * 1e12
     if args.device != "cuda":
         return None
     import torch
 
-    name = torch.cuda.get_device_name()
-    for key, (low, fp32) in PEAK_TFLOPS.items():
-        if key in name:
-            return (fp32 if args.dtype == "float32" else low) * 1e12
-    return None
+    from gemkit.train.throughput import gpu_peak_flops
+
+    dtype = torch.float32 if args.dtype == "float32" else torch.bfloat16
+    return gpu_peak_flops(torch.cuda.get_device_name(), dtype)
 
 
 # ------------------------------------------------------------------------------------ environment
