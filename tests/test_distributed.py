@@ -190,3 +190,35 @@ def test_fsdp2_torchrun_dpo_full_finetune_with_frozen_reference(tmp_path):
     assert abs(single[1]["rewards/chosen"] - sharded[1]["rewards/chosen"]) < 1e-5
     launch = json.loads((tmp_path / "fsdp" / "config.json").read_text())["launch"]
     assert launch["distributed_type"] == "FSDP"
+
+
+def _reference_shard_worker(rank, world, port, out):
+    _join(rank, world, port)
+    os.environ.update(FSDP_ENV)
+    from torch.distributed.tensor import DTensor
+
+    from gemkit.train.parallel import TokenCount, frozen_reference, make_accelerator
+
+    accelerator = make_accelerator(_config(out, batch_size=1, lora=LoraSpec(r=0)))
+    model = load_model(ModelSpec(name="random:tiny", device="cpu", seed=0)).model
+    full = sum(p.numel() for p in model.parameters())
+    frozen_reference(accelerator, model, TokenCount())
+    params = list(model.parameters())
+    local = sum(p.to_local().numel() for p in params if isinstance(p, DTensor))
+    (out / f"rank{rank}.json").write_text(json.dumps({"all_dtensor": all(isinstance(p, DTensor) for p in params),
+                                                      "frozen": not any(p.requires_grad for p in params),
+                                                      "local": local, "full": full}))
+    torch.distributed.destroy_process_group()
+
+
+def test_fsdp2_frozen_reference_is_sharded_across_ranks(tmp_path):
+    """Under FSDP2 each of 2 ranks holds about half of the frozen reference: every parameter is a
+    DTensor and the two local shards add up to the full parameter count (dim-0 sharding splits each
+    tensor into ⌈n/2⌉ + ⌊n/2⌋ rows, so the sum is exact). Checked it can fail: with the reference
+    passed through ``accelerator.prepare_model(..., evaluation_mode=True)`` (the earlier code) the
+    parameters stay plain tensors and ``all_dtensor`` is False."""
+    mp.spawn(_reference_shard_worker, args=(2, _free_port(), tmp_path), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert all(r["all_dtensor"] and r["frozen"] for r in ranks)
+    assert ranks[0]["local"] + ranks[1]["local"] == ranks[0]["full"]
+    assert all(r["local"] < r["full"] for r in ranks)
