@@ -6,6 +6,7 @@ seed s against seed s when both rows have the same seeds, otherwise each item's 
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +18,15 @@ from gemkit.report.stats import (
     holm,
     mean_std,
     paired_bootstrap_ci,
+    paired_mde,
     paired_p_value,
     paired_test_name,
 )
 from gemkit.report.tables import METHOD_TITLES, SIGNIFICANT, Table, TableCell, column_title, is_percent_metric
 
 ALPHA = 0.05
+#: the power a minimum detectable effect is stated at (docs/metrics.md)
+POWER = 0.8
 #: rows first in this order (the paper lists baselines first and its own method last)
 ROW_ORDER = ["base", "sft", "rm", "rm-ppo", "dpo", "ipo", "pro", "kto", "simpo", "orpo", "grpo"]
 LAST = ["sega"]
@@ -113,6 +117,10 @@ def analyse(run: Run, baseline: str | None = "dpo", *, require_baseline: bool = 
                                "test": paired_test_name(a, b), "diff": sum(a) / len(a) - sum(b) / len(b),
                                "ci": list(paired_bootstrap_ci(a, b)), "p": paired_p_value(a, b)})
             for test, adjusted in zip(family, holm([t["p"] for t in family]), strict=True):
+                # Holm's first step tests at α/m, so that is the level a difference must clear for sure
+                a, b = _paired_vectors(items.get((key, test["column"])), items.get((baseline, test["column"])))  # type: ignore[misc]
+                mde = paired_mde(a, b, alpha=ALPHA / len(family), power=POWER)
+                test["mde"] = None if math.isnan(mde) else mde  # None: no item differs (JSON has no NaN)
                 test["p_holm"] = adjusted
                 test["significant"] = adjusted < ALPHA
                 if test["significant"]:

@@ -70,7 +70,8 @@ class BenchConfig:
     benchmarks: list[str] = field(default_factory=lambda: ["arithmetic", "arithmetic-pref"],
                                   metadata={"help": "Benchmark plugins to evaluate every model on."})
     model: str = field(default="smollm2-135m", metadata={"help": "Base model for every method."})
-    train: str = field(default="builtin:arithmetic", metadata={"help": "Training pairs: a file or builtin:arithmetic."})
+    train: str = field(default="builtin:arithmetic?level=1", metadata={
+        "help": "Training pairs: a file or builtin:arithmetic[?level=1|2] (default: the one-step level, docs/metrics.md)."})
     shots: list[int] = field(default_factory=lambda: [64], metadata={"help": "Training-set sizes (pairs)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Seeds; one cell per seed."})
     out: str = field(default="runs/bench", metadata={"help": "Run directory."})
