@@ -15,15 +15,18 @@ def _config(out, assets, **overrides):
                    shots=[4], steps=1, batch_size=2, lora_r=4, limit=2, out=str(out), device="cpu",
                    benchmark_options={"mt-bench": {"data": str(assets / "benchmarks" / "mt_bench.jsonl"),
                                                    "max_new_tokens": 3, "judge": "local",
-                                                   "judge_options": {"model": "random:tiny", "device": "cpu"}}})
+                                                   "judge_options": {"model": "random:tiny", "device": "cpu"}}},
+                   include_sft=False)  # only mt-bench's baseline asks for the SFT cell here
     options.update(overrides)
     return BenchConfig(**options)
 
 
-def test_default_grid_plans_no_sft_cell():
-    """The default benchmarks (arithmetic, arithmetic-pref) compare against nothing: base, sega, dpo only."""
+def test_default_grid_plans_an_sft_row_that_no_cell_compares_against():
+    """The default grid has an SFT row (include_sft), but its benchmarks (arithmetic, arithmetic-pref)
+    compare against nothing; include_sft=False leaves base, sega, dpo."""
     cells = plan_cells(BenchConfig(), "data")
-    assert [c.method for c in cells] == ["base", "sega", "dpo"] and all(c.baseline_cell is None for c in cells)
+    assert [c.method for c in cells] == ["base", "sft", "sega", "dpo"] and all(c.baseline_cell is None for c in cells)
+    assert [c.method for c in plan_cells(BenchConfig(include_sft=False), "data")] == ["base", "sega", "dpo"]
 
 
 def test_sft_is_planned_once_per_shots_and_seed(assets):

@@ -30,7 +30,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, baseline: str | None = "dpo",
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, baseline: str | None = "base",
                  formats: tuple[str, ...] = FORMATS, require_baseline: bool = False,
                  with_figures: bool | None = None) -> Path:
     """Write every requested format for ``run_dir``; returns the output directory.
