@@ -66,6 +66,24 @@ class ScorerDiagnostics:
         data["ci"] = {k: list(v) for k, v in self.ci.items()}
         return data
 
+    def table(self) -> str:
+        """A small plain-text table: each value, its 95 % CI where it has one, or why it has none."""
+        lines = [f"{'diagnostic':<34} {'value':>8}  95% CI",
+                 f"{'-' * 34} {'-' * 8}  {'-' * 16}"]
+        titles = {"auroc": "AUROC (pooled)", "auroc_within": f"AUROC within prompt ({self.n_mixed_prompts} mixed)",
+                  "point_biserial": "point-biserial r", "best_of_k_by_score": "best-of-k accuracy by score",
+                  "random_choice": "random-choice accuracy", "oracle": "oracle accuracy (pass@k)"}
+        for key, title in titles.items():
+            value = getattr(self, key)
+            if value is None:
+                lines.append(f"{title:<34} {'n/a':>8}  ({self.undefined.get(key, 'undefined')})")
+                continue
+            low, high = self.ci.get(key, (None, None))
+            interval = f"[{low:.3f}, {high:.3f}]" if low is not None else ""
+            lines.append(f"{title:<34} {value:>8.3f}  {interval}")
+        lines.append(f"n = {self.n_prompts} prompts, {self.n_candidates} candidates, {self.n_correct} correct")
+        return "\n".join(lines)
+
 
 def auroc(scores: Sequence[float], correct: Sequence[float]) -> float | None:
     """Pooled AUROC of ``scores`` predicting ``correct`` (sklearn's ``roc_auc_score``); None when
@@ -128,6 +146,17 @@ def diagnose(scores: Sequence[Sequence[float]], correct: Sequence[Sequence[float
     if result.auroc_within is None:
         result.undefined["auroc_within"] = "no prompt has both a right and a wrong candidate"
     return result
+
+
+def diagnose_rows(rows: Sequence[dict[str, Any]], *, seed: int = 0) -> ScorerDiagnostics:
+    """:func:`diagnose` on per-candidate rows ``{prompt_id, score, correct}`` (candidates of one prompt
+    grouped by ``prompt_id`` in first-seen order)."""
+    groups: dict[str, tuple[list[float], list[float]]] = {}
+    for row in rows:
+        scores, correct = groups.setdefault(str(row["prompt_id"]), ([], []))
+        scores.append(float(row["score"]))
+        correct.append(float(row["correct"]))
+    return diagnose([g[0] for g in groups.values()], [g[1] for g in groups.values()], seed=seed)
 
 
 def group_diagnostics(scores: torch.Tensor, correct: torch.Tensor) -> dict[str, float]:

@@ -167,9 +167,9 @@ class _Bare:
         self.config = type("Config", (), {"max_length": max_length, "system_prompt": None})()
 
 
-def sample_and_score(model: Any, tokenizer: Any, batch: list[PreferencePair], *, k: int, sampling: SamplingConfig,
-                     scorer: Any, max_length: int | None = None, system: str | None = COT_SYSTEM_PROMPT
-                     ) -> GroupBatch:
+def sample_and_score(model: Any, tokenizer: Any, batch: list[Text | PreferencePair], *, k: int,
+                     sampling: SamplingConfig, scorer: Any, max_length: int | None = None,
+                     system: str | None = COT_SYSTEM_PROMPT, answers: list[str | None] | None = None) -> GroupBatch:
     """:func:`score_groups` without a training context and with the identity mapping (benchmarks)."""
     return score_groups(_Bare(model, tokenizer, max_length), list(batch), k=k, sampling=sampling, scorer=scorer,
-                        mapping=lambda scores: scores.clone(), system=system)
+                        mapping=lambda scores: scores.clone(), system=system, answers=answers)
