@@ -52,8 +52,21 @@ class GroupBatch:
         """``[b·k] -> [b, k]``."""
         return values.view(-1, self.group_size)
 
+    def correctness(self) -> torch.Tensor | None:
+        """``[b, k]`` 1.0 where a candidate's ``Final Answer`` equals its prompt's gold answer, or None
+        when some prompt has no gold answer. The check is the one the step-by-step system prompt asks
+        for (:func:`gemkit.evaluation.answer_check.final_answer_correct`)."""
+        from gemkit.evaluation.answer_check import final_answer_correct
+
+        answers = self.inputs.answers
+        if not answers or any(answer is None for answer in answers):
+            return None
+        correct = [float(final_answer_correct(text, answer)) for text, answer in zip(self.generation.texts, answers)]
+        return self.grouped(torch.tensor(correct))
+
     def metrics(self) -> dict[str, float]:
-        """Detached summaries for the training log."""
+        """Detached summaries for the training log; with gold answers also the scorer diagnostics
+        ``diag/*`` of :func:`gemkit.gem.diagnostics.group_diagnostics` (does the score track correctness?)."""
         scores, finished = self.result.scores.float(), self.result.finished.float()
         details = self.result.details
         kept = self.advantages[self.keep > 0]
@@ -70,6 +83,11 @@ class GroupBatch:
         for name in ("h_final", "fork_entropy"):
             if name in details:
                 out[f"{name}_mean"] = float(details[name].float().mean())
+        correct = self.correctness()
+        if correct is not None:
+            from gemkit.gem.diagnostics import group_diagnostics
+
+            out.update(group_diagnostics(self.grouped(scores.cpu()), correct))
         return out
 
 
