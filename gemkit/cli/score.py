@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--gold", action="store_true",
                         help="Scorer diagnostics: check each candidate against the prompt's 'answer', write "
                              "--diagnostics-out (JSON) and print AUROC, point-biserial r and best-of-k by score "
-                             "vs random vs oracle with 95%% CIs.")
+                             "vs random vs oracle with bootstrap CIs.")
     parser.add_argument("--check", default="final-answer", choices=sorted(CHECKS),
                         help="How --gold decides a candidate is right (default final-answer: the number after the "
                              "last 'Final Answer:').")
