@@ -46,7 +46,7 @@ def test_point_biserial_formula_by_hand():
 def test_best_of_k_splits_ties():
     """P1 top score 2 is right → 1; P2 top 3 is wrong → 0; P3 tie of 1 and 1 → (1 + 0)/2 = ½.
     Checked: taking the first argmax instead gives 1 for P3 and fails."""
-    assert [best_of_k(s, c) for s, c in zip(SCORES[:3], CORRECT[:3])] == [1.0, 0.0, 0.5]
+    assert [best_of_k(s, c) for s, c in zip(SCORES[:3], CORRECT[:3], strict=True)] == [1.0, 0.0, 0.5]
 
 
 def test_diagnose_selection_accuracies_and_within_prompt_auroc():

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from gemkit.cli import main
-from gemkit.evaluation import answer_check, evaluate
 from gemkit.errors import ConfigError
+from gemkit.evaluation import answer_check, evaluate
 
 
 def _even(text: str, gold: str) -> bool:
@@ -19,12 +19,12 @@ def _even(text: str, gold: str) -> bool:
 
 def _by_hand(groups):
     """Pooled AUROC by counting pairs, and the three per-prompt accuracies, from [(scores, correct)]."""
-    pos = [s for scores, correct in groups for s, c in zip(scores, correct) if c]
-    neg = [s for scores, correct in groups for s, c in zip(scores, correct) if not c]
+    pos = [s for scores, correct in groups for s, c in zip(scores, correct, strict=True) if c]
+    neg = [s for scores, correct in groups for s, c in zip(scores, correct, strict=True) if not c]
     wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
     best = []
     for scores, correct in groups:
-        top = [c for s, c in zip(scores, correct) if s == max(scores)]
+        top = [c for s, c in zip(scores, correct, strict=True) if s == max(scores)]
         best.append(sum(top) / len(top))
     return {"auroc": wins / (len(pos) * len(neg)) if pos and neg else None,
             "best_of_k_by_score": sum(best) / len(groups),

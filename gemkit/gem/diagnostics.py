@@ -120,13 +120,14 @@ def diagnose(scores: Sequence[Sequence[float]], correct: Sequence[Sequence[float
 
     Prompts may have different numbers of candidates (at least one each).
     """
-    if not scores or len(scores) != len(correct) or any(len(s) != len(c) or not s for s, c in zip(scores, correct)):
+    if not scores or len(scores) != len(correct) or any(
+            len(s) != len(c) or not s for s, c in zip(scores, correct, strict=True)):
         raise ValueError("scores and correct must be non-empty, one list per prompt, of equal lengths")
     flat_s = [float(v) for group in scores for v in group]
     flat_c = [float(v) for group in correct for v in group]
-    mixed = [(s, c) for s, c in zip(scores, correct) if 0 < sum(c) < len(c)]
+    mixed = [(s, c) for s, c in zip(scores, correct, strict=True) if 0 < sum(c) < len(c)]
     within = [auroc(s, c) for s, c in mixed]
-    per_prompt = {"best_of_k_by_score": [best_of_k(s, c) for s, c in zip(scores, correct)],
+    per_prompt = {"best_of_k_by_score": [best_of_k(s, c) for s, c in zip(scores, correct, strict=True)],
                   "random_choice": [sum(c) / len(c) for c in correct],
                   "oracle": [float(max(c)) for c in correct]}
     n_correct = int(sum(flat_c))

@@ -61,7 +61,8 @@ class GroupBatch:
         answers = self.inputs.answers
         if not answers or any(answer is None for answer in answers):
             return None
-        correct = [float(final_answer_correct(text, answer)) for text, answer in zip(self.generation.texts, answers)]
+        correct = [float(final_answer_correct(text, answer))
+                   for text, answer in zip(self.generation.texts, answers, strict=True)]
         return self.grouped(torch.tensor(correct))
 
     def metrics(self) -> dict[str, float]:

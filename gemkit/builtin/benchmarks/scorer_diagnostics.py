@@ -62,8 +62,9 @@ class ScorerDiagnosticsBenchmark:
     """Score vs correctness of k sampled candidates per held-out problem."""
 
     name = "scorer-diagnostics"
-    description = ("Does the self-score track correctness? k sampled candidates per held-out problem, scored as SEGA "
-                   "does, checked against the gold answer: AUROC, point-biserial r, best-of-k by score vs random vs oracle.")
+    description = ("Does the self-score track correctness? k sampled candidates per held-out problem, scored as "
+                   "SEGA does, checked against the gold answer: AUROC, point-biserial r, best-of-k by score vs "
+                   "random vs oracle.")
     Config = ScorerDiagnosticsConfig
 
     def __init__(self, config: ScorerDiagnosticsConfig):
