@@ -79,11 +79,17 @@ def test_undefined_when_every_candidate_is_right():
 
 
 def test_group_diagnostics_reads_b_by_k_tensors():
-    """[2, 2] tensors P1, P2 of the shared example: correct_mean 2/4, best-of-k (1 + 0)/2, oracle 1,
-    pooled AUROC: correct {2, 0} vs wrong {1, 3} → 2 beats 1 → 1 win of 4 = 0.25; within (1 + 0)/2."""
+    """[2, 2] tensors P1, P2 of the shared example: correct_mean 2/4, best-of-k (1 + 0)/2, oracle 1;
+    pooled AUROC parts: correct {2, 0} vs wrong {1, 3} → 2 beats 1 → U = 1 of 4 pairs (AUROC 0.25);
+    within: P1 1.0 + P2 0.0 = 1.0 over 2 mixed prompts. P3 + P4 added: the tie adds ½, 0 ties 0 → ½, so
+    U = 5.5 of 15 (as the pooled test). Checked: counting a tie as a win (U = 7.5) fails."""
     metrics = group_diagnostics(torch.tensor(SCORES[:2], dtype=torch.float), torch.tensor(CORRECT[:2]))
     assert metrics == pytest.approx({"diag/correct_mean": 0.5, "diag/best_of_k_by_score": 0.5, "diag/oracle": 1.0,
-                                     "diag/auroc": 0.25, "diag/auroc_within": 0.5})
+                                     "diag/auroc_wins": 1.0, "diag/auroc_pairs": 4.0, "diag/auroc_within_sum": 1.0,
+                                     "diag/mixed_prompts": 2.0})
+    everything = group_diagnostics(torch.tensor(SCORES, dtype=torch.float), torch.tensor(CORRECT))
+    assert (everything["diag/auroc_wins"], everything["diag/auroc_pairs"]) == (5.5, 15.0)
+    assert set(everything) == set(metrics)  # the same keys at every step (the engine averages them)
 
 
 def test_diagnose_rejects_mismatched_groups():

@@ -65,3 +65,13 @@ def test_no_section_without_diagnostics(tmp_path):
     write_cell(run, record, items={"arithmetic": [{"id": "q", "correct": 1}]})
     out = build_report(run, formats=("md",), with_figures=False)
     assert "Scorer diagnostics" not in (out / "report.md").read_text()
+
+
+def test_step_auroc_from_its_logged_parts():
+    """U = 3 of 4 pairs → 0.75; a step with no (right, wrong) pair gets no AUROC (not 0.5, not 0).
+    Checked: dividing by (pairs + 1) gives 0.6 and fails."""
+    from gemkit.report.diagnostics import with_step_auroc
+
+    rows = with_step_auroc([{"step": 1, "diag/auroc_wins": 3.0, "diag/auroc_pairs": 4.0},
+                            {"step": 2, "diag/auroc_wins": 0.0, "diag/auroc_pairs": 0.0}, {"step": 3, "loss": 1.0}])
+    assert rows[0]["diag/auroc"] == 0.75 and "diag/auroc" not in rows[1] and "diag/auroc" not in rows[2]

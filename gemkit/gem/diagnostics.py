@@ -160,12 +160,30 @@ def diagnose_rows(rows: Sequence[dict[str, Any]], *, seed: int = 0) -> ScorerDia
     return diagnose([g[0] for g in groups.values()], [g[1] for g in groups.values()], seed=seed)
 
 
+def auroc_parts(scores: Sequence[float], correct: Sequence[float]) -> tuple[float, float]:
+    """``(U, n₁·n₀)``: the Mann–Whitney count of (right, wrong) pairs the score orders rightly (ties ½)
+    and the number of such pairs; AUROC = U / (n₁·n₀) when there is at least one pair."""
+    x, y = np.asarray(scores, dtype=float), np.asarray(correct, dtype=float) > 0.5
+    right, wrong = x[y][:, None], x[~y][None, :]
+    return float((right > wrong).sum() + 0.5 * (right == wrong).sum()), float(right.size * wrong.size)
+
+
 def group_diagnostics(scores: torch.Tensor, correct: torch.Tensor) -> dict[str, float]:
-    """Training-log summary of one group step, ``scores`` and ``correct`` ``[b, k]`` (no intervals):
-    ``diag/correct_mean``, ``diag/best_of_k_by_score``, ``diag/oracle``, and ``diag/auroc`` and
-    ``diag/auroc_within`` when defined (a step where every candidate is right or wrong has none)."""
+    """Training-log summary of one group step, ``scores`` and ``correct`` ``[b, k]`` (no intervals).
+
+    Every key is present at every step, so the engine's mean over micro-batches (and ranks) stays
+    honest: ``diag/correct_mean``, ``diag/best_of_k_by_score``, ``diag/oracle`` (means over prompts),
+    and the AUROC in parts — ``diag/auroc_wins`` (U) and ``diag/auroc_pairs`` (n₁·n₀) of the pooled
+    AUROC, ``diag/auroc_within_sum`` (Σ per-prompt AUROC) and ``diag/mixed_prompts`` (how many
+    prompts have a right and a wrong candidate). Means of both parts keep their ratio, so the
+    step's AUROC is ``auroc_wins / auroc_pairs`` and the within-prompt one
+    ``auroc_within_sum / mixed_prompts`` (undefined when the denominator is 0; see
+    :func:`gemkit.report.diagnostics.with_step_auroc`)."""
     s, c = scores.detach().float().cpu().tolist(), correct.detach().float().cpu().tolist()
-    found = diagnose(s, c, resamples=1)
-    metrics = found.metrics()
-    keep = ("correct_mean", "best_of_k_by_score", "oracle", "auroc", "auroc_within")
-    return {f"diag/{k}": metrics[k] for k in keep if k in metrics}
+    wins, pairs = auroc_parts([v for row in s for v in row], [v for row in c for v in row])
+    within = [auroc(a, b) for a, b in zip(s, c, strict=True) if 0 < sum(b) < len(b)]
+    return {"diag/correct_mean": float(np.mean(c)),
+            "diag/best_of_k_by_score": float(np.mean([best_of_k(a, b) for a, b in zip(s, c, strict=True)])),
+            "diag/oracle": float(np.mean([max(b) for b in c])),
+            "diag/auroc_wins": wins, "diag/auroc_pairs": pairs,
+            "diag/auroc_within_sum": float(sum(within)), "diag/mixed_prompts": float(len(within))}  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemkit.errors import ConfigError
-from gemkit.report.diagnostics import result_benchmarks
+from gemkit.report.diagnostics import result_benchmarks, with_step_auroc
 from gemkit.report.schema import CellResult, Run
 from gemkit.report.stats import (
     bootstrap_ci,
@@ -168,4 +168,4 @@ def _curves(run: Run, analysis: Analysis, several_shots: bool) -> None:
     for key in analysis.table.methods:
         logs = [c.train_log() for c in analysis.rows[key] if c.ok and c.train is not None]
         if any(logs):
-            analysis.logs[key] = [log for log in logs if log]
+            analysis.logs[key] = [with_step_auroc(log) for log in logs if log]

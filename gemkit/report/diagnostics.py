@@ -31,6 +31,19 @@ def result_benchmarks(run: Run) -> list[str]:
     return [name for name in run.benchmarks() if not is_diagnostics(run, name)]
 
 
+def with_step_auroc(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Train-log rows with ``diag/auroc`` = ``diag/auroc_wins / diag/auroc_pairs`` added where a step
+    had at least one (right, wrong) pair (the group step logs the AUROC in parts; see
+    :func:`gemkit.gem.diagnostics.group_diagnostics`); other rows unchanged."""
+    out = []
+    for row in log:
+        pairs = row.get("diag/auroc_pairs")
+        if pairs and "diag/auroc_wins" in row:
+            row = {**row, "diag/auroc": row["diag/auroc_wins"] / pairs}
+        out.append(row)
+    return out
+
+
 def _value(key: str, cells: list[CellResult], name: str) -> str:
     outcomes = [c.outcome(name) for c in cells]
     failed = [o for o in outcomes if not o.ok]
