@@ -27,6 +27,7 @@ from gemkit.data.records import PreferencePair, Text
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
 from gemkit.logprobs import ResponseScores, response_logprobs, shared_prompt_logprobs
+from gemkit.progress import items_bar
 
 
 @dataclass
@@ -99,6 +100,7 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     model = ctx.bundle.model
     was_training = model.training
     model.eval()
+    bar = items_bar(len(sequences), unit="seq")
     try:
         for batch_groups in packed(groups, ctx.batch_size if bucketed else 1):
             index = [i for g in batch_groups for i in g]
@@ -117,7 +119,9 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
                 values = scoring.beta * values
             for i, value in zip(index, values.float().tolist(), strict=True):
                 rewards[i] = value
+            bar.update(len(index))
     finally:
+        bar.close()
         model.train(was_training)
     return rewards
 
