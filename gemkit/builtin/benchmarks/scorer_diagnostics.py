@@ -26,6 +26,7 @@ from gemkit.evaluation.results import BenchmarkResult
 from gemkit.gem.diagnostics import best_of_k, diagnose
 from gemkit.gem.group import sample_and_score
 from gemkit.generation import SamplingConfig
+from gemkit.progress import evaluation_progress, items_bar
 from gemkit.registry import registry
 
 KIND = "scorer-diagnostics"  # conventions["kind"]: the report renders outcomes of this kind in their own section
@@ -80,19 +81,17 @@ class ScorerDiagnosticsBenchmark:
                 for it in items]
 
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
-        from tqdm.auto import tqdm
-
         cfg, check = self.config, get_check(self.check_name)
         sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
         bundle, rows = ctx.bundle, []
         step = max(1, ctx.batch_size)
         # The same random stream for every model (base and trained cells), whatever the caller's RNG state.
-        with torch.random.fork_rng(devices=[]), tqdm(total=len(items), desc=f"eval {self.name}", unit="prompt",
-                                                     dynamic_ncols=True) as bar:
+        with torch.random.fork_rng(devices=[]), items_bar(len(items), unit="prompt") as bar:
             torch.manual_seed(cfg.seed)
             for first in range(0, len(items), step):
                 chunk = items[first:first + step]
-                with torch.no_grad():
+                # This bar counts prompts; the sampler's own per-chunk bar would nest under it.
+                with torch.no_grad(), evaluation_progress(self.name, enabled=False):
                     group = sample_and_score(bundle.model, bundle.tokenizer, [it["question"] for it in chunk],
                                              k=cfg.k, sampling=sampling, scorer=self.scorer,
                                              answers=[it["answer"] for it in chunk])
