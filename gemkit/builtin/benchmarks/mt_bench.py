@@ -73,6 +73,9 @@ class MTBench:
     description = "MT-Bench: two-turn answers vs a baseline, judged in both orders; win/loss/tie and win rate."
     Config = MTBenchConfig
     source = Source("HuggingFaceH4/mt_bench_prompts", None, "train", ("question_id", "category", "turns"))
+    #: a bench run sets ``baseline`` to ``sft`` unless the user chose one: the GEM paper reports
+    #: MT-Bench win rates against the SFT model
+    compares_with_sft = True
 
     def __init__(self, config: MTBenchConfig, judge: Any = None):
         self.config = config
