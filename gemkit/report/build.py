@@ -13,7 +13,7 @@ from typing import Any
 
 from gemkit.errors import ConfigError
 from gemkit.io import atomic_write_text
-from gemkit.report import figures, html
+from gemkit.report import diagnostics, figures, html
 from gemkit.report.analysis import Analysis, analyse
 from gemkit.report.schema import Run, load_run
 from gemkit.report.tables import Table, throughput_cells, to_csv, to_json, to_latex, to_markdown
@@ -110,6 +110,7 @@ def markdown(run: Run, analysis: Analysis, figure_paths: list[Path], out: Path) 
                          f"[{low}, {high}] | {t['test']} | {t['p']:.3g} | {t['p_holm']:.3g}"
                          f"{' †' if t['significant'] else ''} |")
         parts.append("")
+    parts += diagnostics.section(run, analysis.rows, table.methods, table.titles)
     parts += ["## Cells\n", "| Cell | Status | Train s | Wall s | Peak MB | Tokens/s | MFU % | Train peak GB |",
               "|---|---|---|---|---|---|---|---|"]
     for c in run.cells:
