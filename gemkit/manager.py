@@ -43,6 +43,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "math": "gemkit.builtin.benchmarks.math",
     "truthfulqa": "gemkit.builtin.benchmarks.truthfulqa",
     "mt-bench": "gemkit.builtin.benchmarks.mt_bench",
+    "scorer-diagnostics": "gemkit.builtin.benchmarks.scorer_diagnostics",
     "judges": "gemkit.builtin.judges",
     "simpo": "gemkit.builtin.simpo",
     "orpo": "gemkit.builtin.orpo",

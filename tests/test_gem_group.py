@@ -173,3 +173,23 @@ def test_prompts_cut_to_fit_a_sampled_group_are_counted_in_the_step_context(monk
     assert group.truncated == 2 and ctx.truncated_sequences == 2
     score_groups(ctx, [PROMPT], k=2, sampling=SAMPLING, scorer=FixedScorer([1.0, 0.0]), mapping=IDENTITY)
     assert ctx.truncated_sequences == 4
+
+
+def test_sega_logs_scorer_diagnostics_when_the_prompt_has_a_gold_answer(monkeypatch, tokenizer):
+    """Gold 42; candidates SHORT (Final Answer: 42, right), '…Final Answer: 41' (wrong), LONG (42, right),
+    '42' (no marker, wrong): correct = [1, 0, 1, 0]. Scores [1.0, 0.5, 0.6, 0.9]: right {1.0, 0.6} vs
+    wrong {0.5, 0.9} → 1.0 beats both, 0.6 beats 0.5 → U = 3 of 4 pairs (AUROC 3/4, one mixed prompt);
+    best-of-k: the top (1.0) is right → 1; mean correctness 2/4; oracle 1. Without a gold answer no diag/*
+    key is logged.
+    Checked: ranking the candidates by −score (AUROC 1/4, best-of-k 0) fails."""
+    bundle = make_tiny()
+    responses = [SHORT, "6 × 7 = 41.\nFinal Answer: 41", LONG, "42"]
+    fix_generation(monkeypatch, tokenizer, responses, [True] * 4)
+    objective = Sega(SegaConfig(k=4))
+    objective.scorer = FixedScorer([1.0, 0.5, 0.6, 0.9])
+    out = objective.compute_loss(context(bundle), [PreferencePair(PROMPT, "", "", answer="42")])
+    assert {k: v for k, v in out.metrics.items() if k.startswith("diag/")} == pytest.approx(
+        {"diag/correct_mean": 0.5, "diag/best_of_k_by_score": 1.0, "diag/oracle": 1.0, "diag/auroc_wins": 3.0,
+         "diag/auroc_pairs": 4.0, "diag/auroc_within_sum": 0.75, "diag/mixed_prompts": 1.0})
+    out = objective.compute_loss(context(bundle), [PreferencePair(PROMPT, "", "")])
+    assert not any(k.startswith("diag/") for k in out.metrics)

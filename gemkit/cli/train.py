@@ -33,6 +33,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N.")
     parser.add_argument("--dtype", help="auto, float32, bfloat16, float16.")
+    parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
+                        help="Autocast on fp32 weights (default: the accelerate config's, else no).")
+    parser.add_argument("--gradient-checkpointing", action="store_true", default=None,
+                        help="Recompute activations in the backward pass: less memory, more time.")
     parser.add_argument("--max-length", type=int, help="Max prompt+response tokens.")
     parser.add_argument("--truncation", choices=["left-prompt", "error"],
                         help="Over --max-length: cut prompts from the left (default; counted and reported) or stop.")

@@ -52,8 +52,22 @@ class GroupBatch:
         """``[b·k] -> [b, k]``."""
         return values.view(-1, self.group_size)
 
+    def correctness(self) -> torch.Tensor | None:
+        """``[b, k]`` 1.0 where a candidate's ``Final Answer`` equals its prompt's gold answer, or None
+        when some prompt has no gold answer. The check is the one the step-by-step system prompt asks
+        for (:func:`gemkit.evaluation.answer_check.final_answer_correct`)."""
+        from gemkit.evaluation.answer_check import final_answer_correct
+
+        answers = self.inputs.answers
+        if not answers or any(answer is None for answer in answers):
+            return None
+        correct = [float(final_answer_correct(text, answer))
+                   for text, answer in zip(self.generation.texts, answers, strict=True)]
+        return self.grouped(torch.tensor(correct))
+
     def metrics(self) -> dict[str, float]:
-        """Detached summaries for the training log."""
+        """Detached summaries for the training log; with gold answers also the scorer diagnostics
+        ``diag/*`` of :func:`gemkit.gem.diagnostics.group_diagnostics` (does the score track correctness?)."""
         scores, finished = self.result.scores.float(), self.result.finished.float()
         details = self.result.details
         kept = self.advantages[self.keep > 0]
@@ -70,6 +84,11 @@ class GroupBatch:
         for name in ("h_final", "fork_entropy"):
             if name in details:
                 out[f"{name}_mean"] = float(details[name].float().mean())
+        correct = self.correctness()
+        if correct is not None:
+            from gemkit.gem.diagnostics import group_diagnostics
+
+            out.update(group_diagnostics(self.grouped(scores.cpu()), correct))
         return out
 
 
@@ -167,9 +186,9 @@ class _Bare:
         self.config = type("Config", (), {"max_length": max_length, "system_prompt": None})()
 
 
-def sample_and_score(model: Any, tokenizer: Any, batch: list[PreferencePair], *, k: int, sampling: SamplingConfig,
-                     scorer: Any, max_length: int | None = None, system: str | None = COT_SYSTEM_PROMPT
-                     ) -> GroupBatch:
+def sample_and_score(model: Any, tokenizer: Any, batch: list[Text | PreferencePair], *, k: int,
+                     sampling: SamplingConfig, scorer: Any, max_length: int | None = None,
+                     system: str | None = COT_SYSTEM_PROMPT, answers: list[str | None] | None = None) -> GroupBatch:
     """:func:`score_groups` without a training context and with the identity mapping (benchmarks)."""
     return score_groups(_Bare(model, tokenizer, max_length), list(batch), k=k, sampling=sampling, scorer=scorer,
-                        mapping=lambda scores: scores.clone(), system=system)
+                        mapping=lambda scores: scores.clone(), system=system, answers=answers)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemkit.errors import ConfigError
+from gemkit.report.diagnostics import result_benchmarks, with_step_auroc
 from gemkit.report.schema import CellResult, Run
 from gemkit.report.stats import (
     bootstrap_ci,
@@ -73,7 +74,7 @@ def analyse(run: Run, baseline: str | None = "dpo", *, require_baseline: bool = 
         baseline = None
 
     columns, directions, percent, titles = [], {}, {}, {}
-    for name in run.benchmarks():
+    for name in result_benchmarks(run):  # scorer diagnostics have their own section
         ok = [c.benchmarks[name] for c in run.cells if name in c.benchmarks and c.benchmarks[name].ok]
         metric = ok[0].primary if ok else "score"
         column = f"{name}/{metric}"
@@ -160,7 +161,7 @@ def _item_means(per_seed: dict[int, dict[str, float]]) -> dict[str, float]:
 
 
 def _curves(run: Run, analysis: Analysis, several_shots: bool) -> None:
-    for name in run.benchmarks():
+    for name in result_benchmarks(run):
         for cell in run.cells:
             outcome = cell.outcome(name)
             if cell.method != "base" and outcome.ok and outcome.score is not None:
@@ -175,4 +176,4 @@ def _curves(run: Run, analysis: Analysis, several_shots: bool) -> None:
     for key in analysis.table.methods:
         logs = [c.train_log() for c in analysis.rows[key] if c.ok and c.train is not None]
         if any(logs):
-            analysis.logs[key] = [log for log in logs if log]
+            analysis.logs[key] = [with_step_auroc(log) for log in logs if log]

@@ -13,10 +13,10 @@ from typing import Any
 
 from gemkit.errors import ConfigError
 from gemkit.io import atomic_write_text
-from gemkit.report import figures, html
+from gemkit.report import diagnostics, figures, html
 from gemkit.report.analysis import Analysis, analyse
 from gemkit.report.schema import Run, load_run
-from gemkit.report.tables import Table, to_csv, to_json, to_latex, to_markdown
+from gemkit.report.tables import Table, throughput_cells, to_csv, to_json, to_latex, to_markdown
 
 FORMATS = ("md", "tex", "csv", "json", "html")
 OUTPUT_NAMES = {"md": "report.md", "tex": "table.tex", "csv": "table.csv", "json": "table.json", "html": "report.html"}
@@ -127,13 +127,16 @@ def markdown(run: Run, analysis: Analysis, figure_paths: list[Path], out: Path) 
                          f"[{low}, {high}] | {t['test']} | {t['p']:.3g} | {t['p_holm']:.3g}"
                          f"{' †' if t['significant'] else ''} | {_mde(table, t)} |")
         parts += ["", mde_note(table, analysis.tests), ""]
-    parts += ["## Cells\n", "| Cell | Status | Train s | Wall s | Peak MB |", "|---|---|---|---|---|"]
+    parts += diagnostics.section(run, analysis.rows, table.methods, table.titles)
+    parts += ["## Cells\n", "| Cell | Status | Train s | Wall s | Peak MB | Tokens/s | MFU % | Train peak GB |",
+              "|---|---|---|---|---|---|---|---|"]
     for c in run.cells:
         status = "ok" if c.ok else f"FAILED ({c.error})"
         status += "".join(f"; {n} FAILED ({o.error})" for n, o in c.benchmarks.items() if not o.ok)
         train_s = c.train.wall_s if c.train else "–"
+        tokens, mfu, memory = throughput_cells(c.train_log() if c.ok else [])
         parts.append(f"| `{c.cell_id}` | {status.replace('|', '/')} | {train_s} | {c.wall_s or '–'} | "
-                     f"{c.peak_mem_mb or '–'} |")
+                     f"{c.peak_mem_mb or '–'} | {tokens} | {mfu} | {memory} |")
     parts += ["", "## Figures\n"]
     parts += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in figure_paths if p.suffix == ".png"]
     return "\n".join(parts) + "\n"
