@@ -75,7 +75,7 @@ def trained_dependency(config: BenchConfig, method: str) -> tuple[str, str] | No
 @dataclass
 class BenchConfig:
     methods: list[str] = field(default_factory=lambda: ["sega", "dpo"], metadata={"help": "Objectives to compare."})
-    benchmarks: list[str] = field(default_factory=lambda: ["arithmetic", "arithmetic-pref"],
+    benchmarks: list[str] = field(default_factory=lambda: ["arithmetic", "arithmetic-pref", "scorer-diagnostics"],
                                   metadata={"help": "Benchmark plugins to evaluate every model on."})
     model: str = field(default="smollm2-135m", metadata={"help": "Base model for every method."})
     train: str = field(default="builtin:arithmetic?level=1", metadata={

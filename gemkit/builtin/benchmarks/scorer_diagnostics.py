@@ -38,10 +38,11 @@ class ScorerDiagnosticsConfig:
         "help": "Benchmark whose items (question + gold answer) are used: arithmetic, gsm8k or math."})
     source_options: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Options of the source benchmark (e.g. data=PATH for gsm8k); limit and seed come from here."})
-    limit: int = field(default=32, metadata={"help": "Prompts to sample for."})
+    limit: int = field(default=24, metadata={"help": "Prompts to sample for."})
     seed: int = field(default=1, metadata={"help": "Seed of the prompt set and of the sampling."})
     k: int = field(default=4, metadata={"help": "Candidates per prompt."})
-    max_new_tokens: int = field(default=64, metadata={"help": "Most tokens per candidate."})
+    max_new_tokens: int = field(default=48, metadata={
+        "help": "Most tokens per candidate (48: as SEGA's bench default; level-1 answers are short)."})
     temperature: float = field(default=0.9, metadata={"help": "Sampling temperature (SEGA's default)."})
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass (SEGA's default)."})
     scorer: str = field(default="entropy", metadata={"help": "Scorer plugin whose score is diagnosed."})
