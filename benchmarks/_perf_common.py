@@ -417,7 +417,8 @@ def run_gemkit_engine(args: argparse.Namespace, config: Any, pairs: list[Any], b
 
     The peak-memory window opens at the first timed step (the objective's first call after warm-up).
     """
-    from gemkit.train.engine import build_objective, iter_log, train
+    from gemkit.io import read_jsonl
+    from gemkit.train.engine import build_objective, train
 
     objective = build_objective(config)
     original = objective.compute_loss
@@ -432,7 +433,7 @@ def run_gemkit_engine(args: argparse.Namespace, config: Any, pairs: list[Any], b
     objective.compute_loss = compute_loss  # type: ignore[method-assign]
     sync(args.device)
     train(config, pairs, bundle=bundle, objective=objective, progress=False)
-    rows = [row for row in iter_log(config.out) if "step_time_s" in row][args.warmup:]
+    rows = [row for row in read_jsonl(Path(config.out) / "train_log.jsonl") if "step_time_s" in row][args.warmup:]
     return [row["step_time_s"] for row in rows], rows
 
 

@@ -94,12 +94,3 @@ def parse_key_values(pairs: list[str] | None) -> dict[str, str]:
         out[key.strip()] = value.strip()
     return out
 
-
-def describe_config(cls: type) -> list[dict[str, Any]]:
-    """Field name, default and help of a Config dataclass (for `plugins list` and docs)."""
-    rows = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        rows.append({"name": f.name, "default": default, "help": f.metadata.get("help", "")})
-    return rows

@@ -1,4 +1,5 @@
-"""Response log-probs (and optionally entropies) of a padded batch in one forward pass."""
+"""Response log-probs (and optionally entropies) of a padded batch in one forward pass; the
+sequence-classification counterpart, one scalar reward per sequence."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -149,3 +150,11 @@ def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[Enc
         window_logits = logits.detach().gather(1, index.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
     return ResponseScores(windowed(token_logps), None if token_entropies is None else windowed(token_entropies),
                           mask, batch.input_ids[:, start:], window_logits)
+
+
+def classifier_rewards(model: Any, batch: SequenceBatch) -> torch.Tensor:
+    """One scalar reward per row ``[b]`` from a sequence-classification model (read at the last
+    non-padding token, transformers' rule), in fp32."""
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+                use_cache=False)
+    return out.logits.squeeze(-1).float()

@@ -15,6 +15,7 @@ from typing import Any
 
 from gemkit.config import config_from_dict
 from gemkit.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from gemkit.manager import get_plugin_manager
 
 #: kind -> (registration hook, methods the component class must define)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -139,24 +140,20 @@ def collect(pm: Any, kind: str) -> Registry:
     return reg
 
 
-_CACHE: dict[str, Registry] = {}
-
-
 def registry(kind: str, pm: Any | None = None) -> Registry:
-    """The registry of ``kind`` for ``pm`` (default: the process-wide plugin manager, cached)."""
+    """The registry of ``kind`` for ``pm`` (default: the process-wide plugin manager).
+
+    The process-wide manager keeps its registries (``pm.registries``), so replacing the manager
+    (:func:`gemkit.manager.set_plugin_manager`) also drops them; an explicit ``pm`` is collected anew.
+    """
     if kind not in KINDS:
         raise UnknownComponentError(f"Unknown plugin kind '{kind}'. Kinds: {', '.join(KINDS)}.")
     if pm is not None:
         return collect(pm, kind)
-    if kind not in _CACHE:
-        from gemkit.manager import get_plugin_manager
-
-        _CACHE[kind] = collect(get_plugin_manager(), kind)
-    return _CACHE[kind]
-
-
-def clear_cache() -> None:
-    _CACHE.clear()
+    default = get_plugin_manager()
+    if kind not in default.registries:
+        default.registries[kind] = collect(default, kind)
+    return default.registries[kind]
 
 
 def blame(exc: BaseException, pm: Any | None = None) -> str | None:
@@ -167,11 +164,9 @@ def blame(exc: BaseException, pm: Any | None = None) -> str | None:
     the process-wide manager). Code from gemkit itself gives None. The CLI prints this above the
     traceback of an unexpected exception, so a plugin's bug is not mistaken for gemkit's.
     """
-    if pm is None:
-        from gemkit.manager import get_plugin_manager
-
-        pm = get_plugin_manager()
-    owners = {entry.cls: entry for reg in _CACHE.values() for entry in reg.entries.values()}
+    default = get_plugin_manager()
+    pm = default if pm is None else pm
+    owners = {entry.cls: entry for reg in default.registries.values() for entry in reg.entries.values()}
     hooks = {impl.function.__code__: (name, impl.plugin_name)
              for name in dir(pm.hook) if not name.startswith("_")
              for impl in getattr(pm.hook, name).get_hookimpls()}

@@ -21,11 +21,11 @@ from typing import Any
 import torch
 
 import gemkit
-from gemkit.builtin.reward_model import sequence_rewards
 from gemkit.data.encoding import collate, encode_sequence
 from gemkit.errors import ConfigError
 from gemkit.gem.group import score_groups
 from gemkit.generation import SamplingConfig
+from gemkit.logprobs import classifier_rewards
 from gemkit.losses.policy_gradient import clipped_surrogate, clipped_value_loss, generalised_advantages, whiten
 from gemkit.scoring import ScoreResult, ScoringInputs
 from gemkit.train import LossOutput, Objective, StepContext
@@ -76,7 +76,7 @@ class RewardModelScorer:
         sequences = [encode_sequence(tokenizer, self.prompts[i // inputs.group_size], text, max_length=self.max_length,
                                      system=self.system) for i, text in enumerate(inputs.texts)]
         batch = collate(sequences, tokenizer.pad_token_id).to(self.bundle.device)
-        return ScoreResult(scores=sequence_rewards(self.bundle.model, batch).cpu(),
+        return ScoreResult(scores=classifier_rewards(self.bundle.model, batch).cpu(),
                            finished=torch.ones(len(sequences), dtype=torch.bool))
 
 

@@ -26,7 +26,7 @@ from gemkit.data.encoding import EncodedSequence, SequenceBatch, collate, encode
 from gemkit.data.records import PreferencePair, Text
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
-from gemkit.logprobs import ResponseScores, response_logprobs, shared_prompt_logprobs
+from gemkit.logprobs import ResponseScores, classifier_rewards, response_logprobs, shared_prompt_logprobs
 
 
 @dataclass
@@ -83,8 +83,6 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     ``ctx.batch_size`` sequences (a group is split only when it is larger than that). ``bucketed=False`` scores one
     sequence at a time in input order instead (the slow baseline); the values are the same.
     """
-    from gemkit.builtin.reward_model import sequence_rewards as classifier_rewards
-
     tok = ctx.bundle.tokenizer
     sequences = [encode_sequence(tok, p, r, max_length=scoring.max_length)
                  for p, r in zip(prompts, responses, strict=True)]

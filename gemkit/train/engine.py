@@ -13,7 +13,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -328,6 +328,3 @@ def _tensorboard(out: Path) -> Any:
 
     return SummaryWriter(str(out / "tb"))
 
-
-def iter_log(out: str | Path) -> Iterator[dict[str, Any]]:
-    yield from read_jsonl(Path(out) / "train_log.jsonl")
