@@ -40,6 +40,30 @@ class SamplingConfig:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}; use null (None) to switch the top-k cut-off off")
 
 
+#: help of the sampling options shared by every objective that samples its own candidates
+SAMPLING_HELP = {"temperature": {"help": "Sampling temperature."}, "top_p": {"help": "Nucleus sampling mass."},
+                 "max_new_tokens": {"help": "Most tokens per candidate."}}
+
+
+@dataclass
+class CandidateSampling:
+    """The sampling options of an objective that samples its own candidates (SEGA, GRPO, rm-ppo).
+
+    An objective's Config inherits them (redeclaring a field to change only its default) and
+    calls :meth:`sampling` for the :class:`SamplingConfig` it decodes with.
+    """
+
+    temperature: float = field(default=0.9, metadata=SAMPLING_HELP["temperature"])
+    top_p: float = field(default=0.95, metadata=SAMPLING_HELP["top_p"])
+    max_new_tokens: int = field(default=128, metadata=SAMPLING_HELP["max_new_tokens"])
+
+    def __post_init__(self) -> None:
+        self.sampling()  # the same checks as SamplingConfig, at config time
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p)
+
+
 @dataclass
 class Generation:
     """Generated responses, one row per sequence; rows of the same prompt are adjacent.

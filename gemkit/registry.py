@@ -1,7 +1,8 @@
 """Component registries filled through the ``register_*`` hooks.
 
 ``registry("scorer").get("entropy")`` returns the :class:`Entry` for a name; ``.build(options)``
-makes an instance from a dict of options checked against the component's ``Config`` dataclass.
+makes an instance from a dict of options checked against the component's ``Config`` dataclass, or
+from a Config already built (the CLI builds it once and hands the object on).
 Each hook implementation is called on its own, so every component is tagged with the plugin (and
 distribution) that registered it, and a plugin that raises while registering is reported by name
 instead of breaking the others.
@@ -43,11 +44,14 @@ class Entry:
     def description(self) -> str:
         return str(getattr(self.cls, "description", "")).strip()
 
-    def make_config(self, options: dict[str, Any] | None = None) -> Any:
+    def make_config(self, options: Any = None) -> Any:
+        """The component's Config from a dict of options; an already-built Config is handed on as is."""
+        if isinstance(options, self.cls.Config):
+            return options
         return config_from_dict(self.cls.Config, options or {}, where=f"{self.kind} '{self.name}'")
 
-    def build(self, options: dict[str, Any] | None = None) -> Any:
-        """Instantiate the component with its Config built from ``options``."""
+    def build(self, options: Any = None) -> Any:
+        """Instantiate the component with its Config (built from ``options`` when they are a dict)."""
         return self.cls(self.make_config(options))
 
 

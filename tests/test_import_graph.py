@@ -117,3 +117,24 @@ def test_evaluation_does_not_import_builtin_plugins():
     offenders = {m: sorted(t for t in targets if t.startswith("gemkit.builtin"))
                  for m, targets in graph.items() if m.startswith("gemkit.evaluation")}
     assert not {m: t for m, t in offenders.items() if t}, offenders
+
+
+def test_example_plugins_use_only_the_public_api():
+    """The plugins under plugins/ import gemkit's top-level names only (``import gemkit``,
+    ``from gemkit import X``), and every X is in ``gemkit.__all__``; their tests may also use
+    gemkit.testing, gemkit.manager and gemkit.registry. (Checked: the selfcertainty plugin's
+    former ``from gemkit.gem.spans import MARKER`` fails this test.)"""
+    import gemkit
+
+    root = PACKAGE.parent / "plugins"
+    modules = sorted(p for p in root.glob("*/*.py"))
+    assert len(modules) >= 2
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                private = [a.name for a in node.names if a.name.startswith("gemkit.")]
+                assert not private, f"{path.name} imports {private}"
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gemkit"):
+                assert node.module == "gemkit", f"{path.name}:{node.lineno} imports from {node.module}"
+                missing = [a.name for a in node.names if a.name not in gemkit.__all__]
+                assert not missing, f"{path.name}:{node.lineno} imports {missing}, not in gemkit.__all__"

@@ -39,6 +39,7 @@ from typing import Any
 
 from gemkit.data.readers import load_pairs
 from gemkit.data.records import PreferencePair
+from gemkit.components import component_problems
 from gemkit.errors import ConfigError, GemkitError
 from gemkit.io import atomic_write_json, read_jsonl
 from gemkit.registry import registry
@@ -99,14 +100,9 @@ class BenchConfig:
         problems = []
         if not self.methods:
             problems.append("no methods given; e.g. --methods sega,dpo")
-        for name in self.methods:
-            try:
-                registry("objective").get(name).make_config(self._method_options(name))
-            except ConfigError as exc:
-                # rm-ppo without a reward model gets one trained in its cell (see run_cell)
-                problems += [p for p in exc.problems if not (trains_reward_model(self, name) and NEEDS_RM in p)]
-            except GemkitError as exc:
-                problems.append(str(exc))
+        for name in self.methods:  # rm-ppo without a reward model gets one trained in its cell (see run_cell)
+            problems += component_problems("objective", name, self._method_options(name),
+                                           lambda p, name=name: trains_reward_model(self, name) and NEEDS_RM in p)
         for name in self.benchmarks:
             try:
                 registry("benchmark").get(name).make_config(self._benchmark_options(name))

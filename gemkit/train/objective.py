@@ -9,6 +9,7 @@ import torch
 
 from gemkit.data.encoding import SequenceBatch, collate, encode_sequence
 from gemkit.data.records import PreferencePair, Text
+from gemkit.gem.group import GroupBatch, score_groups
 from gemkit.logprobs import ResponseScores, response_logprobs
 from gemkit.train.config import TrainConfig
 
@@ -57,6 +58,14 @@ class StepContext:
     # -- log-probs -----------------------------------------------------------------------------
     def policy_logprobs(self, batch: SequenceBatch, *, with_entropy: bool = False) -> ResponseScores:
         return response_logprobs(self.model, batch, with_entropy=with_entropy)
+
+    def score_groups(self, prompts: list[Any], **options: Any) -> GroupBatch:
+        """:func:`gemkit.gem.group.score_groups` on this step's policy and tokenizer, with the run's
+        ``max_length`` and system prompt; its cut sequences join :attr:`truncated_sequences`."""
+        group = score_groups(self.model, self.tokenizer, list(prompts), max_length=self.config.max_length,
+                             system=self.config.system_prompt, **options)
+        self.truncated_sequences += group.truncated
+        return group
 
     @torch.no_grad()
     def reference_logprobs(self, batch: SequenceBatch) -> ResponseScores:
