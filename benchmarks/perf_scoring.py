@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def official_score() -> None:
         # Its score rule: one decode per candidate, split at 75% (marker present) or 80%, top-m mean.
-        for ids, h in zip(full_ids, official_cache["h"]):
+        for ids, h in zip(full_ids, official_cache["h"], strict=True):
             text = tokenizer.decode(ids[prompt_len:].tolist(), skip_special_tokens=True)
             cut = int(h.numel() * (0.75 if "Final Answer" in text else 0.8))
             cot, final = h[:cut], h[cut:]
@@ -164,13 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     import statistics
 
     def paired(name: str) -> float:
-        return statistics.median(t / f - 1.0 for t, f in zip(times[name], times["forward"]))
+        return statistics.median(t / f - 1.0 for t, f in zip(times[name], times["forward"], strict=True))
 
     base = med["forward"]
     entropy_added = paired("forward+entropy") * base
     gemkit_added = paired("gemkit scoring step") * base
     official_added = statistics.median((p + s) / f for p, s, f in zip(times["official entropy passes"],
-                                                                      times["official score"], times["forward"])) * base
+                                                                      times["official score"], times["forward"], strict=True)) * base
     tokens = sum(len(s.input_ids) for s in sequences)
     body = ["| variant | median s | min–max s |", "|---|---:|---:|"]
     for name, t in times.items():

@@ -84,7 +84,7 @@ class Generation:
     def sequences(self, *, with_eos: bool, eos_id: int) -> list[EncodedSequence]:
         """Prompt + response as encoded sequences (EOS appended to finished responses if asked)."""
         out = []
-        for prompt, response, done in zip(self.prompt_ids, self.response_ids, self.finished):
+        for prompt, response, done in zip(self.prompt_ids, self.response_ids, self.finished, strict=True):
             tail = [eos_id] if (with_eos and done) else []
             out.append(EncodedSequence(prompt + response + tail, len(prompt)))
         return out
@@ -150,7 +150,7 @@ def merged_lora(model: Any) -> Iterator[None]:
         yield
     finally:
         with torch.no_grad():
-            for layer, weight in zip(layers, saved):
+            for layer, weight in zip(layers, saved, strict=True):
                 layer.merged_adapters = []
                 layer.get_base_layer().weight.copy_(weight)
 

@@ -18,7 +18,12 @@ from gemkit.losses.checks import preference_problems
 from gemkit.losses.dpo import DPO_LOSSES
 from gemkit.losses.metrics import preference_metrics
 from gemkit.train import LossOutput, Objective, StepContext
-from gemkit.train.reference_cache import ReferenceCache, SequenceLogps, open_reference_cache, reference_sequence_logps
+from gemkit.train.reference_cache import (
+    ReferenceCache,
+    SequenceLogps,
+    open_reference_cache,
+    reference_sequence_logps,
+)
 
 
 @dataclass

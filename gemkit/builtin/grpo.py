@@ -54,7 +54,7 @@ class AnswerReward:
         predicted = [extract_final_answer(text) for text in inputs.texts]
         # The gold answer goes through the same normalisation as the prediction (commas, "5.0" vs "5").
         gold = [extract_final_answer(f"Final Answer: {a}") or str(a).strip() for a in inputs.answers]
-        correct = [p is not None and p == g for p, g in zip(predicted, gold)]
+        correct = [p is not None and p == g for p, g in zip(predicted, gold, strict=True)]
         return ScoreResult(scores=torch.tensor(correct, dtype=torch.float32),
                            finished=torch.tensor([p is not None for p in predicted]))
 

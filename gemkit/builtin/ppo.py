@@ -25,7 +25,12 @@ from gemkit.data.encoding import collate, encode_sequence
 from gemkit.errors import ConfigError
 from gemkit.generation import SAMPLING_HELP, CandidateSampling
 from gemkit.logprobs import classifier_rewards
-from gemkit.losses.policy_gradient import clipped_surrogate, clipped_value_loss, generalised_advantages, whiten
+from gemkit.losses.policy_gradient import (
+    clipped_surrogate,
+    clipped_value_loss,
+    generalised_advantages,
+    whiten,
+)
 from gemkit.scoring import ScoreResult, ScoringInputs
 from gemkit.train import LossOutput, Objective, StepContext
 

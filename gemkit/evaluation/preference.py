@@ -26,7 +26,7 @@ from gemkit.data.encoding import EncodedSequence, SequenceBatch, collate, encode
 from gemkit.data.records import PreferencePair, Text
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
-from gemkit.logprobs import ResponseScores, classifier_rewards, response_logprobs, shared_prompt_logprobs
+from gemkit.logprobs import ResponseLogprobs, classifier_rewards, response_logprobs, shared_prompt_logprobs
 
 
 @dataclass
@@ -63,7 +63,7 @@ def scoring_conventions(ctx: EvalContext, scoring: PreferenceScoring) -> dict[st
             "chat_template": True}
 
 
-def aggregate_logps(scores: ResponseScores, how: str) -> torch.Tensor:
+def aggregate_logps(scores: ResponseLogprobs, how: str) -> torch.Tensor:
     if how == "mean":
         return scores.mean()
     if how == "l2":
@@ -144,7 +144,7 @@ def packed(groups: list[list[int]], batch_size: int) -> list[list[list[int]]]:
     return batches
 
 
-def _logprobs(model: Any, batch: SequenceBatch, members: list[EncodedSequence], sizes: list[int]) -> ResponseScores:
+def _logprobs(model: Any, batch: SequenceBatch, members: list[EncodedSequence], sizes: list[int]) -> ResponseLogprobs:
     """Shared-prompt scores where some prompt has several responses, else the plain padded forward."""
     if max(sizes) > 1:
         return shared_prompt_logprobs(model, batch, members, sizes)

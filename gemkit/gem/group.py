@@ -25,7 +25,7 @@ from gemkit.data.encoding import SequenceBatch, collate
 from gemkit.data.records import PreferencePair, Text
 from gemkit.gem.advantages import AdvantageRule, advantages_from_scores
 from gemkit.generation import Generation, SamplingConfig, generate
-from gemkit.logprobs import ResponseScores, response_logprobs, shared_prompt_logprobs, shares_prompts
+from gemkit.logprobs import ResponseLogprobs, response_logprobs, shared_prompt_logprobs, shares_prompts
 from gemkit.scoring import ScoreResult, ScoringInputs
 
 COT_SYSTEM_PROMPT = ("You are a careful assistant. Think step by step, then give the result on a last line "
@@ -39,7 +39,7 @@ class GroupBatch:
 
     generation: Generation
     batch: SequenceBatch  # prompt + response (+ EOS when finished), right-padded
-    policy: ResponseScores  # with grad: log π(a_i|q) for the update
+    policy: ResponseLogprobs  # with grad: log π(a_i|q) for the update
     inputs: ScoringInputs
     result: ScoreResult
     rewards: torch.Tensor
@@ -85,7 +85,7 @@ def _eval_mode(model: Any) -> Iterator[None]:
         model.train(was_training)
 
 
-def _response_view(values: torch.Tensor, scores: ResponseScores, width: int) -> torch.Tensor:
+def _response_view(values: torch.Tensor, scores: ResponseLogprobs, width: int) -> torch.Tensor:
     """Left-align each row's response positions (in order) into ``[n, width, ...]``."""
     out = values.new_zeros((values.shape[0], width, *values.shape[2:]))
     for row in range(values.shape[0]):

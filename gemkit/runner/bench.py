@@ -37,9 +37,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gemkit.components import component_problems
 from gemkit.data.readers import load_pairs
 from gemkit.data.records import PreferencePair
-from gemkit.components import component_problems
 from gemkit.errors import ConfigError, GemkitError
 from gemkit.io import atomic_write_json, read_jsonl
 from gemkit.registry import registry
