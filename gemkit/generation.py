@@ -16,6 +16,7 @@ from gemkit.cpu_matmul import weight_major_linears
 from gemkit.data.encoding import EncodedSequence, collate, encode_prompt
 from gemkit.data.records import Text
 from gemkit.errors import ConfigError
+from gemkit.progress import items_bar
 from gemkit.sampling import NucleusSampler
 
 
@@ -105,17 +106,18 @@ def generate(
 ) -> Generation:
     """Generate ``num_return_sequences`` responses per prompt, in batches of ``batch_size`` prompts.
 
-    ``progress``: a label to show a progress bar over the batches (None: no bar).
+    ``progress``: a label for a progress bar over the prompts (None: the enclosing evaluation's
+    label, see :mod:`gemkit.progress`; no bar outside an evaluation).
     """
     if not prompts:
         raise ConfigError("generate() needs at least one prompt")
-    from tqdm.auto import tqdm
-
     step = batch_size or len(prompts)
-    starts = range(0, len(prompts), step)
-    parts = [_generate_batch(model, tokenizer, prompts[i:i + step], i, sampling, num_return_sequences, system,
-                             output_logits)
-             for i in tqdm(starts, desc=progress, disable=progress is None, unit="batch", dynamic_ncols=True)]
+    parts = []
+    with items_bar(len(prompts), unit="prompt", label=progress) as bar:
+        for i in range(0, len(prompts), step):
+            parts.append(_generate_batch(model, tokenizer, prompts[i:i + step], i, sampling, num_return_sequences,
+                                         system, output_logits))
+            bar.update(len(prompts[i:i + step]))
     if len(parts) == 1:
         return parts[0]
     logits = None

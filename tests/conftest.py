@@ -35,3 +35,31 @@ def tiny_bundle():
     from gemkit.models import ModelSpec, load_model
 
     return load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", seed=0))
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.gpu`` tests are skipped on a machine without CUDA."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray cluster with 2 CPUs for the whole test session (starting one takes ~20 s here).
+
+    ``gemkit bench`` reuses a session already open in its process, and other processes connect to
+    it by its address (``--ray-address``). No dashboard and a small object store keep it light.
+    """
+    import ray
+
+    from gemkit.runner.ray_grid import start_local_ray
+
+    start_local_ray(num_cpus=2, num_gpus=0)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

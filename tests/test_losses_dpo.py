@@ -17,8 +17,6 @@ from gemkit.builtin.dpo import DPO, DPOConfig
 from gemkit.losses.dpo import DPO_LOSSES
 from gemkit.train.reference_cache import SequenceLogps
 
-trl_dpo = pytest.importorskip("trl.trainer.dpo_trainer")
-
 
 def random_batch(n: int = 5, width: int = 12, seed: int = 0):
     """2n rows [chosen; rejected] of per-token log-probs with prompt prefixes and right padding."""
@@ -59,6 +57,7 @@ def trl_dpo_loss(loss_type: str, completion_mask, policy, reference, *, beta: fl
     )
     inputs = {"input_ids": torch.zeros(2 * n, width, dtype=torch.long), "attention_mask": torch.ones(2 * n, width),
               "completion_mask": completion_mask, "ref_chosen_logps": ref_sums[:n], "ref_rejected_logps": ref_sums[n:]}
+    trl_dpo = pytest.importorskip("trl.trainer.dpo_trainer")  # per test: the hand-worked tests run without TRL
     loss = trl_dpo.DPOTrainer._compute_loss(stand_in, model, inputs, return_outputs=False)
     return loss, stand_in._metrics["train"]
 

@@ -5,6 +5,7 @@ asserts nothing about the timings themselves (those depend on the machine). One 
 both sides in one process per script.
 """
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,30 @@ def test_perf_script_runs(script, tmp_path):
     assert "random:tiny" in text and "**Ratios**" in text and "torch:" in text
     if "--profile" in SCRIPTS[script]:
         assert "torch.profiler top ops" in text and "| `aten::" in text
+
+
+def test_perf_contention_runs_and_stops_its_load(tmp_path):
+    """The issue-18 contention script on the tiny model with one busy process: it prints a slowdown
+    per (work, policy) next to the fair share, appends its table to the report, and leaves no busy
+    process behind (the spinners are killed in a ``finally``)."""
+    report = tmp_path / "contention.md"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "perf_contention.py"), "--model", "random:tiny",
+                           "--new-tokens", "2", "--dpo-steps", "1", "--busy", "1", "--timeout", "120", "--report", str(report)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("slowdown dpo, fix:") and "fair share" in last, proc.stdout[-2000:]
+    text = report.read_text()
+    assert "| current | loaded |" in text and "| fix | idle |" in text and "**Ratios**" in text
+    pids = [int(p) for p in re.search(r"busy process ids: ([\d ]+)", text).group(1).split()]
+    assert len(pids) == 2  # one busy process for each of the two loaded runs
+    assert not [pid for pid in pids if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    """A live process (a zombie, killed but not yet reaped by a parent, does not count)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -3,11 +3,11 @@ for every other cell of the same (shots, seed)."""
 import json
 
 import pytest
-from test_runner_parallel import torch_threads
+from test_runner_ray import torch_threads
 
 from gemkit.report.build import build_report
 from gemkit.runner.bench import BenchConfig, load_cells, plan_cells, read_items, run_bench
-from gemkit.runner.parallel import threads_per_worker
+from gemkit.runner.devices import threads_per_worker
 
 
 def _config(out, assets, **overrides):
@@ -56,7 +56,7 @@ def _results(run_dir):
                            for name, b in r["benchmarks"].items()} for r in load_cells(run_dir)}
 
 
-def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets):
+def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets, ray_local):
     """base, sft, dpo on the mt-bench fixture (2 questions, local judge on the tiny model).
 
     - dpo's baseline answers are the SFT cell's own answers, item by item: its checkpoint was the baseline;

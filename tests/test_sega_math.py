@@ -95,25 +95,33 @@ def test_advantages_drop_trim_and_pairing():
     assert trimmed.tolist() == [[1.0, 0.0, 1.0, 1.0]]
 
 
-def test_sega_gradient_equals_hand_computed_policy_gradient(tiny_bundle):
-    """∇L with L = −(1/k) Σ A_i log π(a_i) equals −(1/k) Σ A_i ∇log π(a_i) built from per-candidate grads."""
-    model, tok = tiny_bundle.model, tiny_bundle.tokenizer
-    responses = ["Step 1: 1 + 1 = 2.\nFinal Answer: 2", "Final Answer: 3", "maybe 2", "Step 1: 2.\nFinal Answer: 2"]
-    batch = collate([encode_sequence(tok, "1+1?", r) for r in responses], tok.pad_token_id)
-    rewards = torch.tensor([[1.0, -0.5, 0.2, 0.9]])
-    adv = group_advantages(rewards, torch.ones_like(rewards), scale_by_std=False)
-    k = 4
-    params = [p for p in model.parameters() if p.requires_grad]
-    logps = response_logprobs(model, batch).sum()
-    loss = -(adv[0] * logps).sum() / k
-    grads = torch.autograd.grad(loss, params)
-    expected = [torch.zeros_like(p) for p in params]
-    for i in range(k):
-        single = response_logprobs(model, collate([encode_sequence(tok, "1+1?", responses[i])], tok.pad_token_id)).sum()[0]
-        for acc, g in zip(expected, torch.autograd.grad(single, params)):
-            acc -= adv[0, i] * g / k
-    for g, e in zip(grads, expected):
-        assert torch.allclose(g, e, atol=1e-5)
+def test_sega_objective_loss_and_gradient_by_hand(tmp_path, monkeypatch):
+    """The real ``sega`` objective (registry "objective") on the tiny model, k = 4, 2 prompts, scores we
+    choose: S = [3, 1, 0, 2] in every group, identity mapping ⇒ r̄ = 1.5, A = [1.5, −0.5, −1.5, 0.5].
+    Expected L = mean over prompts of −(1/4) Σ_i A_i · log π(a_i|q), with log π(a_i|q) from one plain
+    forward per sampled candidate (tests/_objective_harness.py), value and every gradient at 1e-5.
+
+    Checked on purpose: with the loss's sign flipped, with ÷k dropped, and with the mean over
+    prompts replaced by a sum, this test fails."""
+    from _objective_harness import PROMPTS, FixedScorer, independent_logps, lora_context, spy_on_groups
+
+    from gemkit.builtin import sega as sega_module
+    from gemkit.registry import registry
+
+    ctx = lora_context(tmp_path, "sega")
+    objective = registry("objective").get("sega").build({"k": 4, "max_new_tokens": 5, "temperature": 1.0})
+    objective.scorer = FixedScorer([3.0, 1.0, 0.0, 2.0])
+    groups = spy_on_groups(monkeypatch, sega_module)
+    torch.manual_seed(0)
+    output = objective.compute_loss(ctx, PROMPTS)
+    advantages = torch.tensor([1.5, -0.5, -1.5, 0.5] * 2)
+    assert torch.equal(groups[0].advantages.reshape(-1), advantages)
+    sequence_logps = torch.stack([row.sum() for row in independent_logps(ctx.model, groups[0].batch)])
+    expected = -(advantages * sequence_logps).view(2, 4).sum(-1).div(4).mean()
+    assert float(output.loss) == pytest.approx(float(expected), abs=1e-5)
+    params = [p for p in ctx.model.parameters() if p.requires_grad]
+    for got, want in zip(torch.autograd.grad(output.loss, params), torch.autograd.grad(expected, params), strict=True):
+        assert torch.allclose(got, want, atol=1e-5)
 
 
 @pytest.mark.parametrize("rewards", [torch.full((1, 4), 0.3), torch.tensor([[0.7]])])

@@ -3,8 +3,14 @@
 Per prompt q, k candidates o_1..o_k are sampled from the current policy and rewarded; the
 advantage of every token of o_i is the group-normalised reward (outcome supervision, Eq. 3):
 
-    Â_i = (r_i − mean(r)) / (std(r) + ε)
-    L = −(1/k) Σ_i (1/|o_i|) Σ_t [ min(ρ_t Â_i, clip(ρ_t, 1±ε_c) Â_i) − β·KL_k3(π_θ ‖ π_ref)_t ]
+    Â_i = (r_i − mean(r)) / (std(r) + 10⁻⁴)          (unbiased std over the group, as TRL)
+    L = −(1/k) Σ_i (1/|o_i|) Σ_t [ min(ρ_t Â_i, clip(ρ_t, 1−ε_c, 1+ε_high) Â_i) − β·KL_k3(π_θ ‖ π_ref)_t ]
+
+That per-sequence mean is ``aggregation: grpo``, gemkit's default (the paper's Eq. 3). TRL 1.16
+defaults to ``dapo`` (one token mean); ``bnpo``, ``dapo`` and ``dr_grpo`` are offered with TRL's
+meaning (:mod:`gemkit.losses.grpo`). gemkit's engine averages micro-batch losses, so ``dapo``, which
+normalises by the tokens of the whole accumulation window, is only offered with ``grad_accum: 1``
+on one process, where it equals TRL's exactly.
 
 The sampling, the one forward pass and the group statistics are GEM's group machinery
 (:func:`gemkit.gem.group.score_groups`); only the reward and the loss differ from SEGA. The
@@ -25,7 +31,7 @@ from gemkit.data.arithmetic import extract_final_answer
 from gemkit.errors import ConfigError
 from gemkit.gem.advantages import AdvantageRule
 from gemkit.generation import SAMPLING_HELP, CandidateSampling
-from gemkit.losses.policy_gradient import clipped_surrogate, k3_kl
+from gemkit.losses.grpo import AGGREGATIONS, grpo_loss
 from gemkit.scoring import ScoreResult, ScoringInputs
 from gemkit.train import LossOutput, Objective, StepContext
 
@@ -72,7 +78,14 @@ class GRPOConfig(CandidateSampling):
     reward: RewardSpec = spec_field(RewardSpec, "answer", "answer (verifiable gold-answer match) or a scorer: "
                                     "reward=NAME, reward.OPTION=VALUE.")
     beta: float = field(default=0.04, metadata={"help": "β, weight of the per-token k3 KL to the reference (0: off)."})
-    clip: float = field(default=0.2, metadata={"help": "ε_c of the clipped ratio."})
+    kl_ratio_correction: bool = field(default=False, metadata={
+        "help": "Multiply the KL term by the ratio ρ (DeepSeek-V3.2's unbiased KL gradient; TRL's default)."})
+    clip: float = field(default=0.2, metadata={"help": "ε_c of the clipped ratio (its lower bound 1 − ε_c)."})
+    clip_high: float | None = field(default=None, metadata={
+        "help": "Upper clip bound 1 + clip_high (DAPO's clip-higher); null: the same as clip."})
+    aggregation: str = field(default="grpo", metadata={
+        "help": "How per-token losses are averaged: grpo (per-sequence mean, the paper), bnpo, dapo (TRL's "
+                "default; token means) or dr_grpo (÷ candidates × max_new_tokens)."})
     scale_by_std: bool = field(default=True, metadata={"help": "Divide the centred reward by the group std (paper)."})
     top_p: float = field(default=1.0, metadata=SAMPLING_HELP["top_p"])
 
@@ -82,8 +95,11 @@ class GRPOConfig(CandidateSampling):
         problems = []
         if self.k < 2:
             problems.append(f"a group-relative advantage needs k >= 2, got k={self.k}")
-        if self.beta < 0 or self.clip <= 0:
-            problems.append(f"beta must be >= 0 and clip > 0, got beta={self.beta}, clip={self.clip}")
+        if self.beta < 0 or self.clip <= 0 or (self.clip_high is not None and self.clip_high <= 0):
+            problems.append(f"beta must be >= 0 and clip, clip_high > 0, got beta={self.beta}, clip={self.clip}, "
+                            f"clip_high={self.clip_high}")
+        if self.aggregation not in AGGREGATIONS:
+            problems.append(f"aggregation must be one of {', '.join(sorted(AGGREGATIONS))}, got {self.aggregation!r}")
         if problems:
             raise ConfigError(problems)
 
@@ -104,20 +120,31 @@ class GRPO(Objective):
         if config.beta == 0:
             self.needs_reference = False
 
+    def setup(self, ctx: StepContext) -> None:
+        if self.config.aggregation != "dapo":
+            return
+        processes = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+        if ctx.config.grad_accum != 1 or processes != 1:
+            # TRL's dapo divides by the tokens of the whole window; the engine averages per micro-batch.
+            raise ConfigError(f"aggregation 'dapo' needs grad_accum: 1 on one process (got grad_accum="
+                              f"{ctx.config.grad_accum}, {processes} processes); use 'bnpo' (a token mean per "
+                              f"micro-batch) or set grad_accum: 1")
+
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         cfg = self.config
         group = ctx.score_groups(batch, k=cfg.k, sampling=self.sampling, scorer=self.reward,
-                             mapping=lambda scores: scores.clone(), rule=AdvantageRule(scale_by_std=cfg.scale_by_std))
+                                 mapping=lambda scores: scores.clone(),
+                                 rule=AdvantageRule(scale_by_std=cfg.scale_by_std, std_eps=1e-4))
         logps, mask = group.policy.token_logps, group.policy.mask
-        advantages = group.advantages.reshape(-1, 1)  # [b·k, 1]: one outcome advantage for every token
-        per_token, clipped = clipped_surrogate(logps, logps.detach(), advantages, mask, clip=cfg.clip)
+        reference = ctx.reference_logprobs(group.batch).token_logps if cfg.beta > 0 else None
+        # μ = 1: the sampling policy is the current one, so π_old is π_θ detached (ρ = 1, as TRL).
+        loss, stats = grpo_loss(logps, logps.detach(), group.advantages.reshape(-1), mask, reference_logps=reference,
+                                beta=cfg.beta, clip_low=cfg.clip, clip_high=cfg.clip_high,
+                                aggregation=cfg.aggregation, max_completion_length=cfg.max_new_tokens,
+                                kl_ratio_correction=cfg.kl_ratio_correction)
         metrics = group.metrics()
-        if cfg.beta > 0:
-            kl = k3_kl(logps, ctx.reference_logprobs(group.batch).token_logps) * mask
-            per_token = per_token + cfg.beta * kl
-            metrics["kl"] = float((kl.sum() / mask.sum().clamp_min(1.0)).detach())
-        loss = (per_token.sum(-1) / mask.sum(-1).clamp_min(1.0)).mean()
-        metrics.update({"reward_std": float(group.rewards.std(-1).mean()), "clip_fraction": float(clipped)})
+        metrics.update(stats)
+        metrics["reward_std"] = float(group.rewards.std(-1).mean())
         return LossOutput(loss, metrics, int(group.policy.lengths.sum()))
 
 

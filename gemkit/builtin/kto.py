@@ -2,8 +2,13 @@
 
 Each preference pair yields one desirable example (prompt, chosen) and one undesirable example
 (prompt, rejected). The reference point z_ref is estimated from mismatched (prompt, response)
-rows of the same micro-batch: example j's prompt with example j+1's response. All 4n rows (2n
-examples, 2n mismatched) go through ONE policy forward and ONE reference forward.
+rows of the same micro-batch: example j's prompt with example j−1's response (cyclically), the
+rotation TRL 1.16's KTOTrainer applies within each per-device batch. All 4n rows (2n examples, 2n
+mismatched) go through ONE policy forward and ONE reference forward.
+
+With n = 1 pair the two examples share their prompt, so every "mismatched" row would be the
+example's own prompt with its own chosen or rejected response and z_ref would be the implied
+reward, not a KL estimate; like TRL, batch_size < 2 is refused.
 """
 from __future__ import annotations
 
@@ -39,11 +44,30 @@ class KTOConfig:
             raise ConfigError(problems)
 
 
+MIN_PAIRS = 2
+
+
+def batch_size_problem(pairs: int) -> str | None:
+    """Why ``pairs`` per micro-batch cannot give KTO's mismatched rows, or None when it can."""
+    if pairs >= MIN_PAIRS:
+        return None
+    return (f"kto needs batch_size >= {MIN_PAIRS} (got {pairs}): its KL reference point pairs each prompt with "
+            f"another example's response from the same micro-batch, and with one pair both examples share the "
+            f"prompt, so the 'mismatched' rows would be the example's own responses; set batch_size: 2 or more")
+
+
 def encode_kto(ctx: StepContext, batch: list[Any]) -> SequenceBatch:
-    """Rows [0, n) chosen, [n, 2n) rejected, [2n, 4n) example j's prompt with example j+1's response."""
+    """Rows [0, n) chosen, [n, 2n) rejected, [2n, 4n) example j's prompt with example j−1's response.
+
+    Example j (j < n: pair j's chosen, else pair j−n's rejected) is matched with the response of
+    example j − 1 mod 2n: pair j mod n is never paired with itself when n >= 2.
+    """
+    problem = batch_size_problem(len(batch))
+    if problem:
+        raise ConfigError(problem)
     prompts = [p.prompt for p in batch] * 2
     responses = [p.chosen for p in batch] + [p.rejected for p in batch]
-    mismatched = responses[1:] + responses[:1]
+    mismatched = responses[-1:] + responses[:-1]
     return ctx.encode(prompts + prompts, responses + mismatched)
 
 
@@ -62,6 +86,9 @@ class KTO(Objective):
             self.needs_reference = False
 
     def setup(self, ctx: StepContext) -> None:
+        problem = batch_size_problem(ctx.config.batch_size)
+        if problem:
+            raise ConfigError(problem)
         if self.config.reference_cache:
             self.cache = open_reference_cache(ctx, self.config.reference_cache, lambda recs: encode_kto(ctx, recs))
 

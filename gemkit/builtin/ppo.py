@@ -88,6 +88,7 @@ class PPO(Objective):
 
     name = "rm-ppo"
     trained_responses = ()  # sampled, not read from the record
+    trained_dependency = ("reward_model", "rm")  # RM + PPO: in a bench cell the reward model is part of the method
     description = "PPO (Schulman et al. 2017) against a trained `rm` checkpoint: clipped surrogate, value head, GAE, KL penalty."
     Config = PPOConfig
     needs_reference = True

@@ -53,6 +53,12 @@ class Sega(Objective):
 
     name = "sega"
     trained_responses = ()  # sampled, not read from the record
+    # a bench step samples k candidates for each prompt, so it takes 2 prompts (8 candidates) and
+    # 12 steps, with 64-token candidates: the embedded default then fits 15 minutes on 2 CPU cores
+    bench_steps = 12
+    bench_batch_size = 2
+    bench_options = {"max_new_tokens": 64}
+    scorer_option = "scorer"
     description = "GEM SEGA (Eq. 2): sample k, score by entropy (Eq. 1), A_i = r_i - mean r, -(1/k) sum A_i log pi."
     Config = SegaConfig
 

@@ -11,6 +11,7 @@ import sys
 
 from gemkit import __version__
 from gemkit.errors import GemkitError
+from gemkit.threads import apply_thread_policy, parse_thread_count, set_wait_policy
 
 #: subcommand modules, in the order `gemkit --help` lists them
 COMMAND_MODULES = [
@@ -33,14 +34,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gemkit {__version__}")
     parser.add_argument("--no-plugins", action="store_true",
                         help="Load no third-party plugins (built-ins only), whatever is installed or GEMKIT_PLUGINS says.")
+    parser.add_argument("--threads", type=_thread_count, metavar="N", help=THREADS_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parser(subparsers)
+    for subparser in subparsers.choices.values():
+        # SUPPRESS: a subcommand without --threads must not overwrite `gemkit --threads N train`'s value
+        subparser.add_argument("--threads", type=_thread_count, metavar="N", default=argparse.SUPPRESS,
+                               help=THREADS_HELP)
     return parser
+
+
+THREADS_HELP = ("CPU threads for torch (default: the CPUs this process may use that other jobs leave idle; "
+                "OMP_NUM_THREADS/MKL_NUM_THREADS are honoured). The choice is logged in config.json.")
+
+
+def _thread_count(text: str) -> int:
+    try:
+        return parse_thread_count(text, "--threads")
+    except GemkitError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    # First, before anything imports torch: libgomp reads its wait policy once, when it is loaded.
+    wait_policy = set_wait_policy()
     if "--no-plugins" in _global_options(argv):
         # Before build_parser: a subcommand may read a registry while adding its arguments.
         from gemkit.manager import build_plugin_manager, set_plugin_manager
@@ -49,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        apply_thread_policy(args.threads, wait_policy)
         return int(args.handler(args) or 0)
     except GemkitError as exc:
         print(f"Error: {exc}", file=sys.stderr)

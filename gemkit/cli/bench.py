@@ -32,8 +32,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--limit", type=int, help="Items per benchmark.")
     parser.add_argument("--scorer", help="Scorer plugin for sega (default entropy).")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N.")
-    parser.add_argument("--devices", help="Run independent cells in parallel, one worker process per entry: CUDA "
-                                          "indices (0,1,...) or cpu (may repeat, e.g. cpu,cpu).")
+    parser.add_argument("--devices", help="Run independent cells in parallel on a local Ray session, one cell at a "
+                                          "time per entry: CUDA indices (0,1,...) or cpu (may repeat, e.g. cpu,cpu).")
+    parser.add_argument("--ray-address", help="Run the cells as tasks on an existing Ray cluster (auto, "
+                                              "ray://head:10001, ...); --out must be on storage every node mounts.")
+    parser.add_argument("--cell-cpus", type=int, help="With --ray-address on a cluster without GPUs: CPUs (and "
+                                                      "torch threads) per cell (default 1).")
     parser.add_argument("--out", help="Run directory (default runs/bench).")
     parser.add_argument("--baseline", default="dpo", help="Method the paired tests compare against.")
     parser.add_argument("--no-base", action="store_true", help="Skip evaluating the untrained base model.")
@@ -62,7 +66,8 @@ def resolve(args: argparse.Namespace) -> BenchConfig:
              "model": args.model, "train": args.train, "steps": args.steps, "batch_size": args.batch_size,
              "lr": args.lr, "lora_r": args.lora_r, "limit": args.limit, "scorer": args.scorer, "device": args.device,
              "out": args.out, "shots": args.shots and _csv(args.shots), "seeds": args.seeds and _csv(args.seeds),
-             "devices": args.devices and _csv(args.devices),
+             "devices": args.devices and _csv(args.devices), "ray_address": args.ray_address,
+             "cell_cpus": args.cell_cpus,
              "include_base": False if args.no_base else None, "include_sft": True if args.include_sft else None}
     values.update({k: v for k, v in flags.items() if v is not None})
     where = f"bench config ({args.config})" if args.config else "bench config"

@@ -12,12 +12,13 @@ from typing import Any
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.results import BenchmarkResult
 from gemkit.models import ModelBundle
+from gemkit.progress import evaluation_progress
 from gemkit.registry import registry
 
 
 def evaluate(benchmark: str, bundle: ModelBundle, *, options: dict[str, Any] | None = None,
              out_dir: str | Path | None = None, reference: ModelBundle | None = None, batch_size: int = 8,
-             seed: int = 0) -> BenchmarkResult:
+             seed: int = 0, progress: bool = True) -> BenchmarkResult:
     """Load ``benchmark``'s items, evaluate ``bundle`` on them, and save metrics + items under ``out_dir``.
 
     :param options: the benchmark's Config fields (``data``, ``limit``, scoring options, …).
@@ -25,11 +26,13 @@ def evaluate(benchmark: str, bundle: ModelBundle, *, options: dict[str, Any] | N
         with adapters disabled, when the bundle has adapters).
     :param seed: seed of anything stochastic during evaluation (the ``--limit`` sample has its own
         ``seed`` option, so every method is evaluated on the same items).
+    :param progress: show bars (items done, ETA) while the benchmark decodes or scores, on stderr.
     """
     adapter = registry("benchmark").get(benchmark).build(options or {})
     items = adapter.load()
     ctx = EvalContext(bundle, reference, batch_size, seed, Path(out_dir) if out_dir is not None else None)
-    result = adapter.evaluate(ctx, items)
+    with evaluation_progress(f"eval {benchmark}", enabled=progress):
+        result = adapter.evaluate(ctx, items)
     if out_dir is not None:
         result.save(out_dir)
     return result

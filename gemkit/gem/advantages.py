@@ -23,6 +23,7 @@ class AdvantageRule:
     trim_bottom: int = field(default=0, metadata={"help": "Drop this many lowest-scoring candidates per group."})
     pair_top_bottom: bool = field(default=False, metadata={"help": "Keep only the best and worst candidate per group."})
     scale_by_std: bool = field(default=False, metadata={"help": "Divide A by the group std (official code); paper: off."})
+    std_eps: float = field(default=1e-6, metadata={"help": "ε added to the group std before dividing (scale_by_std)."})
 
     def __post_init__(self) -> None:
         if self.unfinished not in ("keep", "penalise", "drop"):
@@ -76,4 +77,5 @@ def advantages_from_scores(scores: torch.Tensor, finished: torch.Tensor, mapping
         scores = scores - rule.unfinished_penalty * (~finished.bool()).float()
     rewards = mapping(scores).detach().float()
     keep = keep_mask(scores, finished.bool(), rule)
-    return rewards, keep, group_advantages(rewards, keep, scale_by_std=rule.scale_by_std)
+    return rewards, keep, group_advantages(rewards, keep, scale_by_std=rule.scale_by_std,
+                                           eps=rule.std_eps)

@@ -36,16 +36,21 @@ def whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch
 
 
 def clipped_surrogate(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, *,
-                      clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+                      clip: float, clip_high: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """PPO-clip (Schulman et al. 2017, Eq. 7), per token, ρ_t = exp(log π_θ − log π_old):
 
-        ℓ_t = −min(ρ_t·Â_t, clip(ρ_t, 1−ε, 1+ε)·Â_t)
+        ℓ_t = −min(ρ_t·Â_t, clip(ρ_t, 1−ε, 1+ε_high)·Â_t)
 
-    Returns (ℓ ``[b, t]`` zero where masked, clipped fraction as a detached scalar).
+    ``clip_high`` (DAPO's "clip-higher", Yu et al. 2025) defaults to ε. Returns (ℓ ``[b, t]`` zero
+    where masked, the fraction of response tokens whose clipped term is the smaller, detached).
+
+    Worked example (ε = 0.2): ρ = 1.5, Â = 2 ⇒ min(3, 1.2·2) = 2.4, ℓ = −2.4 (clipped);
+    ρ = 0.5, Â = 2 ⇒ min(1, 0.8·2) = 1, ℓ = −1 (the pessimistic, unclipped term);
+    ρ = 0.5, Â = −1 ⇒ min(−0.5, −0.8) = −0.8, ℓ = 0.8 (clipped).
     """
     ratio = torch.exp(logps - old_logps)
     unclipped = ratio * advantages
-    clipped = ratio.clamp(1 - clip, 1 + clip) * advantages
+    clipped = ratio.clamp(1 - clip, 1 + (clip if clip_high is None else clip_high)) * advantages
     per_token = -torch.minimum(unclipped, clipped) * mask
     fraction = ((clipped < unclipped).float() * mask).sum().detach() / mask.sum().clamp_min(1.0)
     return per_token, fraction

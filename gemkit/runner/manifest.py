@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from gemkit.threads import thread_record
+
 PACKAGES = ["gemkit", "torch", "transformers", "peft", "datasets", "accelerate", "lm_eval", "pluggy", "trl"]
 
 
@@ -35,7 +37,8 @@ def git_commit() -> str | None:
 
 def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpu_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
+                            "cpu_threads": torch.get_num_threads(), "thread_policy": thread_record(),
+                            "cuda": torch.cuda.is_available()}
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info

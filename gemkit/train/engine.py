@@ -24,6 +24,7 @@ from gemkit.errors import ConfigError, TrainingError
 from gemkit.io import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
 from gemkit.models import ModelBundle, ModelSpec, count_parameters, load_model
 from gemkit.registry import registry
+from gemkit.threads import thread_record
 from gemkit.train.checkpoint import (
     config_to_dict,
     load_trainer_state,
@@ -168,7 +169,8 @@ def train(
     meta = _model_meta(config, bundle, objective)
     if dist_info.is_main:
         atomic_write_json(out / "config.json", {"train": config_to_dict(config), "objective": config_to_dict(objective.config),
-                                                "model": meta, "data": {"source": data_source, **lengths.to_dict()}})
+                                                "model": meta, "data": {"source": data_source, **lengths.to_dict()},
+                                                "threads": thread_record()})
     writer = _tensorboard(out) if config.tensorboard else None
     total, trainable = count_parameters(model)
     stop = {"flag": False}

@@ -94,6 +94,12 @@ class Objective:
     ("causal-lm" or "reward"), ``trained_responses`` (the record fields encoded after the prompt;
     ``()`` for objectives that sample their own responses, so only the prompt is checked against
     ``max_length`` before training). ``compute_loss`` is called once per micro-batch of records.
+
+    What a ``gemkit bench`` run needs to know (the runner names no objective): ``bench_steps`` and
+    ``bench_batch_size`` (the objective's grid defaults, None: the bench's), ``bench_options``
+    (option defaults in a bench run), ``scorer_option`` (the option ``--scorer`` sets, None: the
+    objective takes no scorer) and ``trained_dependency`` ((option, objective): when the option is
+    empty, the bench cell first trains that objective on the same pairs and passes its checkpoint).
     """
 
     name: ClassVar[str]
@@ -102,6 +108,11 @@ class Objective:
     needs_reference: ClassVar[bool] = False
     model_task: ClassVar[str] = "causal-lm"
     trained_responses: ClassVar[tuple[str, ...]] = ("chosen", "rejected")
+    bench_steps: ClassVar[int | None] = None
+    bench_batch_size: ClassVar[int | None] = None
+    bench_options: ClassVar[dict[str, Any]] = {}
+    scorer_option: ClassVar[str | None] = None
+    trained_dependency: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, config: Any) -> None:
         self.config = config

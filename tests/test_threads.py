@@ -1,0 +1,171 @@
+"""gemkit.threads: the CPUs a process may use, the environment's say, and the automatic choice.
+
+The cgroup and /proc files are fakes written under tmp_path in the kernel's exact formats; the
+functions under test read them for real.
+"""
+from pathlib import Path
+
+import pytest
+
+from gemkit.errors import ConfigError
+from gemkit.threads import (
+    auto_threads,
+    busy_cpus,
+    cgroup_cpu_quota,
+    choose_threads,
+    env_thread_count,
+    parse_thread_count,
+    set_wait_policy,
+    torch_default_counts,
+    usable_cpus,
+)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cgroup_v2_quota_is_quota_over_period_smallest_along_the_path(tmp_path):
+    """cpu.max "150000 100000" = 1.5 CPUs at /job; the parent's "300000 100000" = 3 CPUs; the smaller wins.
+
+    Checked: taking the largest limit instead makes this fail (3.0).
+    """
+    _write(tmp_path / "proc_cgroup", "0::/batch/job\n")
+    _write(tmp_path / "fs" / "batch" / "cpu.max", "300000 100000\n")
+    _write(tmp_path / "fs" / "batch" / "job" / "cpu.max", "150000 100000\n")
+    _write(tmp_path / "fs" / "cpu.max", "max 100000\n")  # the root: unlimited
+    assert cgroup_cpu_quota(tmp_path / "proc_cgroup", tmp_path / "fs") == pytest.approx(1.5)
+
+
+def test_cgroup_v2_unlimited_is_none(tmp_path):
+    _write(tmp_path / "proc_cgroup", "0::/job\n")
+    _write(tmp_path / "fs" / "job" / "cpu.max", "max 100000\n")
+    assert cgroup_cpu_quota(tmp_path / "proc_cgroup", tmp_path / "fs") is None
+
+
+def test_cgroup_v1_cfs_quota(tmp_path):
+    """cfs_quota_us 50000 / cfs_period_us 100000 = 0.5 CPU; −1 (the root here) means unlimited."""
+    _write(tmp_path / "proc_cgroup", "5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n")
+    job = tmp_path / "fs" / "cpu,cpuacct" / "docker" / "abc"
+    _write(job / "cpu.cfs_quota_us", "50000\n")
+    _write(job / "cpu.cfs_period_us", "100000\n")
+    _write(tmp_path / "fs" / "cpu,cpuacct" / "cpu.cfs_quota_us", "-1\n")
+    _write(tmp_path / "fs" / "cpu,cpuacct" / "cpu.cfs_period_us", "100000\n")
+    assert cgroup_cpu_quota(tmp_path / "proc_cgroup", tmp_path / "fs") == pytest.approx(0.5)
+
+
+def test_no_cgroup_file_is_none(tmp_path):
+    assert cgroup_cpu_quota(tmp_path / "missing", tmp_path) is None
+
+
+def test_usable_cpus_caps_affinity_by_the_rounded_up_quota():
+    """8 CPUs in the mask, quota 1.5 → ⌈1.5⌉ = 2; quota 0.5 → 1; no quota → 8; quota 16 → 8."""
+    assert usable_cpus(8, 1.5) == 2
+    assert usable_cpus(8, 0.5) == 1
+    assert usable_cpus(8, None) == 8
+    assert usable_cpus(8, 16.0) == 8
+
+
+def test_env_thread_count_order_and_nested_form():
+    assert env_thread_count({}) is None
+    assert env_thread_count({"OMP_NUM_THREADS": ""}) is None
+    assert env_thread_count({"MKL_NUM_THREADS": "3"}) == ("MKL_NUM_THREADS", 3)
+    assert env_thread_count({"OMP_NUM_THREADS": "4,2", "MKL_NUM_THREADS": "3"}) == ("OMP_NUM_THREADS", 4)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
+def test_bad_thread_counts_name_the_source(text):
+    with pytest.raises(ConfigError, match=f"OMP_NUM_THREADS: expected a positive whole number of threads, got '{text}'"):
+        env_thread_count({"OMP_NUM_THREADS": text})
+    with pytest.raises(ConfigError, match="--threads"):
+        parse_thread_count(text, "--threads")
+
+
+def test_busy_cpus_averages_procs_running_minus_the_reader(tmp_path):
+    """procs_running 3 → 2 others. (A fake file does not change between samples, so the mean is 2.)
+
+    Checked: not subtracting the reader makes this fail (3.0).
+    """
+    stat = tmp_path / "stat"
+    _write(stat, "cpu  1 2 3 4\nctxt 99\nprocs_running 3\nprocs_blocked 0\n")
+    assert busy_cpus(stat, samples=3, interval_s=0.0) == pytest.approx(2.0)
+    assert busy_cpus(tmp_path / "missing", samples=1) is None
+
+
+def test_auto_threads_one_per_idle_cpu():
+    """2 CPUs: nothing else running → 2; 0.4 busy → ⌊2 − 0.4 + ½⌋ = 2; 1 busy → 1; 10 busy → 1 (never 0).
+
+    Checked: dropping the ½ (rounding down) makes this fail (0.4 busy → 1).
+    """
+    assert auto_threads(2, 0.0) == 2
+    assert auto_threads(2, 0.4) == 2
+    assert auto_threads(2, 1.0) == 1
+    assert auto_threads(2, 10.0) == 1
+    assert auto_threads(8, 2.6) == 5  # ⌊8 − 2.6 + ½⌋ = ⌊5.9⌋
+    assert auto_threads(4, None) == 4  # unreadable: all usable CPUs
+
+
+def test_precedence_flag_env_caller_auto():
+    """--threads beats the environment; the environment beats a caller's count; a caller's count
+    (3, not one of torch's own defaults {2}) beats the automatic choice; the automatic choice with
+    1.2 busy on 2 usable CPUs is ⌊2 − 1.2 + ½⌋ = 1."""
+    common = dict(usable=2, defaults={2}, busy=lambda: 1.2)
+    assert choose_threads(5, environ={"OMP_NUM_THREADS": "3"}, current=3, **common).source == "--threads"
+    by_env = choose_threads(None, environ={"OMP_NUM_THREADS": "3"}, current=7, **common)
+    assert (by_env.threads, by_env.source) == (3, "OMP_NUM_THREADS")
+    by_caller = choose_threads(None, environ={}, current=3, **common)
+    assert (by_caller.threads, by_caller.source) == (3, "caller")
+    auto = choose_threads(None, environ={}, current=2, **common)
+    assert (auto.threads, auto.source, auto.busy_cpus) == (1, "auto", 1.2)
+    with pytest.raises(ConfigError, match="got 0"):
+        choose_threads(0, environ={}, current=2, **common)
+
+
+def test_torch_default_counts_include_physical_cores(tmp_path):
+    """4 logical CPUs in 2 sibling pairs → physical cores 2 is one of torch's possible defaults."""
+    for cpu, siblings in enumerate(["0,2", "1,3", "0,2", "1,3"]):
+        _write(tmp_path / f"cpu{cpu}" / "topology" / "thread_siblings_list", siblings + "\n")
+    assert 2 in torch_default_counts(tmp_path)
+
+
+def test_wait_policy_set_only_before_torch_and_only_if_the_user_chose_none():
+    env: dict[str, str] = {}
+    assert "set by gemkit" in set_wait_policy(env, modules={})
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    user = {"GOMP_SPINCOUNT": "10000"}
+    assert "from the environment" in set_wait_policy(user, modules={})
+    assert user == {"GOMP_SPINCOUNT": "10000"}
+    late: dict[str, str] = {}
+    assert "too late" in set_wait_policy(late, modules={"torch": object()})
+    assert late == {}
+
+
+@pytest.fixture
+def keep_torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("where", ["root", "subcommand"])
+def test_cli_threads_option_reaches_torch_and_config_json(tmp_path, keep_torch_threads, where):
+    """`gemkit --threads 1 train …` and `gemkit train … --threads 1` both give torch 1 thread and
+    record {"threads": 1, "source": "--threads"} in OUT/config.json."""
+    import json
+
+    import torch
+
+    from gemkit.cli import main
+
+    train = ["train", "--method", "sft", "--train", "builtin:arithmetic?n=4", "--out", str(tmp_path / "run"),
+             "--steps", "1", "--batch-size", "2", "--model", "random:tiny", "--device", "cpu", "--dtype", "float32",
+             "--quiet"]
+    argv = ["--threads", "1", *train] if where == "root" else [*train, "--threads", "1"]
+    assert main(argv) == 0
+    assert torch.get_num_threads() == 1
+    record = json.loads((tmp_path / "run" / "config.json").read_text())["threads"]
+    assert (record["threads"], record["source"]) == (1, "--threads")
+    assert record["usable_cpus"] >= 1 and record["wait_policy"]
