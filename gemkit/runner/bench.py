@@ -112,7 +112,12 @@ class BenchConfig:
         if not self.methods:
             problems.append("no methods given; e.g. --methods sega,dpo")
         for name in self.methods:  # an option the cell fills in itself (rm-ppo's reward_model) may be missing
-            problems += component_problems("objective", name, self._method_options(name),
+            try:
+                options = self._method_options(name)
+            except GemkitError as exc:  # an unknown method name, with its did-you-mean
+                problems.append(str(exc))
+                continue
+            problems += component_problems("objective", name, options,
                                            lambda p, name=name: bool((dependency := trained_dependency(self, name))
                                                                      and f"needs {dependency[0]}" in p))
         for name in self.benchmarks:
