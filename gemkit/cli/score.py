@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from gemkit.config import parse_key_values
@@ -122,15 +121,13 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(args.prompts, "--gold needs prompts with a gold 'answer'; none of them has one", field="answer")
     torch.manual_seed(args.seed)
     bundle = _load(args.model, args.device, args.dtype)
-    ctx = SimpleNamespace(model=bundle.model, tokenizer=bundle.tokenizer,
-                          config=SimpleNamespace(max_length=None, system_prompt=None))
     lines, scores = [], []
     with tqdm(total=len(rows), desc="scoring", unit="prompt", disable=args.quiet) as bar:
         for first in range(0, len(rows), args.batch_size):
             chunk = rows[first:first + args.batch_size]
             with torch.no_grad():
-                group = score_groups(ctx, [r["prompt"] for r in chunk], k=args.k, sampling=sampling, scorer=scorer,
-                                     mapping=mapping, rule=rule, answers=[r["answer"] for r in chunk],
+                group = score_groups(bundle.model, bundle.tokenizer, [r["prompt"] for r in chunk], k=args.k,
+                                     sampling=sampling, scorer=scorer, mapping=mapping, rule=rule, answers=[r["answer"] for r in chunk],
                                      system=args.system)
             lines += _candidate_lines(group, chunk)
             scores += group.result.scores.tolist()

@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from gemkit.components import component_problems
 from gemkit.data.readers import load_pairs
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError, GemkitError
@@ -116,15 +117,15 @@ class BenchConfig:
         problems = []
         if not self.methods:
             problems.append("no methods given; e.g. --methods sega,dpo")
-        for name in self.methods:
+        for name in self.methods:  # an option the cell fills in itself (rm-ppo's reward_model) may be missing
             try:
-                registry("objective").get(name).make_config(self._method_options(name))
-            except ConfigError as exc:
-                # an option the cell fills in itself (rm-ppo's reward_model, see run_cell) may be missing
-                dependency = trained_dependency(self, name)
-                problems += [p for p in exc.problems if not (dependency and f"needs {dependency[0]}" in p)]
-            except GemkitError as exc:
+                options = self._method_options(name)
+            except GemkitError as exc:  # an unknown method name, with its did-you-mean
                 problems.append(str(exc))
+                continue
+            problems += component_problems("objective", name, options,
+                                           lambda p, name=name: bool((dependency := trained_dependency(self, name))
+                                                                     and f"needs {dependency[0]}" in p))
         for name in self.benchmarks:
             try:
                 registry("benchmark").get(name).make_config(self._benchmark_options(name))

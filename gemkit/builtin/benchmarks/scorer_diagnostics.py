@@ -24,7 +24,7 @@ from gemkit.evaluation.answer_check import get_check, get_source
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.results import BenchmarkResult
 from gemkit.gem.diagnostics import best_of_k, diagnose
-from gemkit.gem.group import sample_and_score
+from gemkit.gem.group import score_groups
 from gemkit.generation import SamplingConfig
 from gemkit.progress import evaluation_progress, items_bar
 from gemkit.registry import registry
@@ -93,9 +93,11 @@ class ScorerDiagnosticsBenchmark:
                 chunk = items[first:first + step]
                 # This bar counts prompts; the sampler's own per-chunk bar would nest under it.
                 with torch.no_grad(), evaluation_progress(self.name, enabled=False):
-                    group = sample_and_score(bundle.model, bundle.tokenizer, [it["question"] for it in chunk],
-                                             k=cfg.k, sampling=sampling, scorer=self.scorer,
-                                             answers=[it["answer"] for it in chunk])
+                    # The identity mapping: the diagnostics read the raw scores, not rewards.
+                    group = score_groups(bundle.model, bundle.tokenizer, [it["question"] for it in chunk],
+                                         k=cfg.k, sampling=sampling, scorer=self.scorer,
+                                         mapping=lambda scores: scores.clone(),
+                                         answers=[it["answer"] for it in chunk])
                 scores = group.grouped(group.result.scores.float()).tolist()
                 texts = group.generation.texts
                 for i, item in enumerate(chunk):
