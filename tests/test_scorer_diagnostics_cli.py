@@ -36,7 +36,7 @@ def test_score_gold_writes_diagnostics_that_match_the_candidates(tmp_path, monke
     """4 prompts × k=4: every line gets ``correct`` from the check; the JSON's AUROC and accuracies equal
     the pair count and per-prompt means recomputed from the lines. Checked: writing ``not check(...)``
     into the lines makes the line assertion fail."""
-    monkeypatch.setitem(answer_check.CHECKS, "final-answer", _even)
+    monkeypatch.setitem(answer_check.CHECKS, "last-number", _even)
     out = tmp_path / "c.jsonl"
     code = main(["score", "--model", "random:tiny", "--prompts", "builtin:arithmetic?n=4", "-k", "4",
                  "--max-new-tokens", "7", "--gold", "--out", str(out), "--device", "cpu", "--dtype", "float32",
@@ -48,7 +48,7 @@ def test_score_gold_writes_diagnostics_that_match_the_candidates(tmp_path, monke
     expected = _by_hand(groups)
     assert expected["auroc"] is not None  # both classes occur (seed 0), so the AUROC is really compared
     saved = json.loads((tmp_path / "c.diagnostics.json").read_text())
-    assert saved["check"] == "final-answer" and saved["k"] == 4 and saved["diagnostics"]["n_candidates"] == 16
+    assert saved["check"] == "last-number" and saved["k"] == 4 and saved["diagnostics"]["n_candidates"] == 16
     for key, value in expected.items():
         if value is None:
             assert key in saved["diagnostics"]["undefined"]
@@ -79,7 +79,7 @@ def test_benchmark_records_diagnostics_consistent_with_its_rows(tiny_bundle, tmp
     """3 held-out problems × k=3: each row's best-of-k / oracle / random follow from its scores and
     correct_k; the aggregate metrics are their means and the pooled AUROC the pair count; rows carry no
     ``correct`` key (not a paired-test column). Checked: an oracle of min() instead of max() fails."""
-    monkeypatch.setitem(answer_check.CHECKS, "final-answer", _even)
+    monkeypatch.setitem(answer_check.CHECKS, "last-number", _even)
     result = evaluate("scorer-diagnostics", tiny_bundle, options={"limit": 3, "k": 3, "max_new_tokens": 6},
                       out_dir=tmp_path, batch_size=2)
     rows = result.items
@@ -95,7 +95,7 @@ def test_benchmark_records_diagnostics_consistent_with_its_rows(tiny_bundle, tmp
     for r in rows:
         assert r["oracle"] == max(r["correct_k"]) and r["random_choice"] == pytest.approx(sum(r["correct_k"]) / 3)
     assert result.conventions["kind"] == "scorer-diagnostics" and result.primary == "best_of_k_by_score"
-    assert json.loads((tmp_path / "metrics.json").read_text())["conventions"]["check"] == "final-answer"
+    assert json.loads((tmp_path / "metrics.json").read_text())["conventions"]["check"] == "last-number"
 
 
 def test_benchmark_rejects_a_source_without_gold_answers():
@@ -103,3 +103,14 @@ def test_benchmark_rejects_a_source_without_gold_answers():
 
     with pytest.raises(ConfigError, match="choose from arithmetic, gsm8k, math"):
         registry("benchmark").get("scorer-diagnostics").make_config({"source": "rewardbench"})
+
+
+@pytest.mark.parametrize(("text", "gold", "right"), [
+    ("6 x 6 = 36 apples.\nThe answer is 36.", "36", True),   # right number, no marker: counted
+    ("Final Answer: 36 = 6 x 6 = 6 apples.", "36", False),   # the last number is what counts
+    ("In all 1,000 shells", "1000", True),                   # thousands separators dropped
+    ("no number at all", "3", False),
+])
+def test_last_number_check_reads_the_last_number(text, gold, right):
+    """The arithmetic diagnostics' default check equals the benchmark's flexible accuracy read."""
+    assert answer_check.get_check("last-number")(text, gold) is right

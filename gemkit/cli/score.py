@@ -47,9 +47,9 @@ def add_parser(subparsers: Any) -> None:
                         help="Scorer diagnostics: check each candidate against the prompt's 'answer', write "
                              "--diagnostics-out (JSON) and print AUROC, point-biserial r and best-of-k by score "
                              "vs random vs oracle with bootstrap CIs.")
-    parser.add_argument("--check", default="final-answer", choices=sorted(CHECKS),
-                        help="How --gold decides a candidate is right (default final-answer: the number after the "
-                             "last 'Final Answer:').")
+    parser.add_argument("--check", default="last-number", choices=sorted(CHECKS),
+                        help="How --gold decides a candidate is right (default last-number: the last number in "
+                             "the candidate; final-answer: the number after the last 'Final Answer:').")
     parser.add_argument("--diagnostics-out", help="Where --gold writes its JSON (default: OUT with .diagnostics.json).")
     parser.add_argument("--limit", type=int, help="Score only the first N prompts.")
     parser.add_argument("--batch-size", type=int, default=4, help="Prompts per generate call (k candidates each).")

@@ -315,6 +315,15 @@ def save_builtin(path: str | Path, n: int = 256, seed: int = 0, *, split: str = 
 
 
 _FINAL = re.compile(r"final answer\s*:", re.IGNORECASE)
+_ANY_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def last_number(text: str) -> str | None:
+    """The last number in ``text``, commas removed (the flexible answer read, as lm-eval's flexible-extract)."""
+    found = _ANY_NUMBER.findall(text)
+    return found[-1].replace(",", "") if found else None
+
+
 _LEADING_NUMBER = re.compile(r"[\s*$=]*([-−]?\s*[\d,]*\d(?:\.\d+)?)")
 
 

@@ -8,25 +8,22 @@
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import gemkit
-from gemkit.data.arithmetic import builtin_heldout, builtin_heldout_pairs, check_level, extract_final_answer
+from gemkit.data.arithmetic import (
+    builtin_heldout,
+    builtin_heldout_pairs,
+    check_level,
+    extract_final_answer,
+    last_number,
+)
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.preference import PreferenceScoring, pairwise_accuracy
 from gemkit.evaluation.results import BenchmarkResult
 from gemkit.gem.group import COT_SYSTEM_PROMPT
 from gemkit.generation import SamplingConfig, generate
-
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def last_number(text: str) -> str | None:
-    found = _NUMBER.findall(text)
-    return found[-1].replace(",", "") if found else None
-
 
 #: the default task (docs/metrics.md, "The default task"): one-step problems, on which the untrained
 #: embedded model is neither hopeless nor saturated
