@@ -401,25 +401,26 @@ def _builtin_params(source: str) -> tuple[str, dict[str, str]]:
     if name != "arithmetic":
         raise DataError(source, f"unknown built-in dataset '{name}'; available: builtin:arithmetic")
     params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-    unknown = sorted(set(params) - {"n", "seed", "split"})
+    unknown = sorted(set(params) - {"n", "seed", "split", "level"})
     if unknown:
-        raise DataError(source, f"unknown parameter(s) {unknown}; use n, seed and split (train or heldout)")
+        raise DataError(source, f"unknown parameter(s) {unknown}; use n, seed, split (train or heldout) and level "
+                                "(1: one-step problems, 2: 2-4 steps)")
     return name, params
 
 
 def load_pairs(source: Any, mapping: dict[str, str] | None = None, *, allow_identical: bool = False
                ) -> list[PreferencePair]:
-    """Pairs from a file path, a ``datasets.Dataset`` or ``builtin:arithmetic[?n=64&seed=3&split=heldout]``."""
+    """Pairs from a file path, a ``datasets.Dataset`` or ``builtin:arithmetic[?n=64&seed=3&split=heldout&level=1]``."""
     if not isinstance(source, (str, Path)):
         return pairs_from_dataset(source, mapping, allow_identical=allow_identical)
     source = str(source)
     if not source.startswith(BUILTIN_PREFIX):
         return read_pairs(source, mapping, allow_identical=allow_identical)
-    from gemkit.data.arithmetic import builtin_heldout_pairs, builtin_train_pairs
+    from gemkit.data.arithmetic import DEFAULT_LEVEL, LEVELS, builtin_heldout_pairs, builtin_train_pairs
 
     _, params = _builtin_params(source)
     numbers: dict[str, int] = {}
-    for key, default in (("n", None), ("seed", None)):
+    for key in ("n", "seed", "level"):
         if key in params:
             try:
                 numbers[key] = int(params[key])
@@ -427,11 +428,15 @@ def load_pairs(source: Any, mapping: dict[str, str] | None = None, *, allow_iden
                 raise DataError(source, f"parameter {key} must be an integer, got {params[key]!r}") from None
     if numbers.get("n", 1) < 1:
         raise DataError(source, f"parameter n must be >= 1, got {numbers['n']}")
+    level = numbers.get("level", DEFAULT_LEVEL)
+    if level not in LEVELS:
+        raise DataError(source, f"parameter level must be one of {sorted(LEVELS)} (1: one-step problems, "
+                                f"2: 2-4 steps), got {level}")
     split = params.get("split", "train")
     if split == "train":
-        return builtin_train_pairs(numbers.get("n", 256), numbers.get("seed", 0))
+        return builtin_train_pairs(numbers.get("n", 256), numbers.get("seed", 0), level)
     if split in ("heldout", "test"):
-        return builtin_heldout_pairs(numbers.get("n", 64), numbers.get("seed", 1))
+        return builtin_heldout_pairs(numbers.get("n", 64), numbers.get("seed", 1), level)
     raise DataError(source, f"split must be train or heldout, got {split!r}")
 
 

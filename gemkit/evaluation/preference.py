@@ -32,7 +32,7 @@ from gemkit.data.encoding import EncodedSequence, SequenceBatch, collate, encode
 from gemkit.data.records import PreferencePair, Text
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
-from gemkit.logprobs import ResponseScores, response_logprobs, shared_prompt_logprobs
+from gemkit.logprobs import ResponseLogprobs, classifier_rewards, response_logprobs, shared_prompt_logprobs
 from gemkit.progress import items_bar
 
 
@@ -70,7 +70,7 @@ def scoring_conventions(ctx: EvalContext, scoring: PreferenceScoring) -> dict[st
             "chat_template": True}
 
 
-def aggregate_logps(scores: ResponseScores, how: str) -> torch.Tensor:
+def aggregate_logps(scores: ResponseLogprobs, how: str) -> torch.Tensor:
     if how == "mean":
         return scores.mean()
     if how == "l2":
@@ -91,8 +91,6 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     ``ctx.batch_size`` sequences (a group is split only when it is larger than that). ``bucketed=False`` scores one
     sequence at a time in input order instead (the slow baseline); the values are the same.
     """
-    from gemkit.builtin.reward_model import sequence_rewards as classifier_rewards
-
     tok = ctx.bundle.tokenizer
     sequences = [_encoded_or_none(tok, p, r, scoring.max_length) for p, r in zip(prompts, responses, strict=True)]
     reference = "classifier" if ctx.is_reward_model else resolved_reference(ctx, scoring)
@@ -168,7 +166,7 @@ def packed(groups: list[list[int]], batch_size: int) -> list[list[list[int]]]:
     return batches
 
 
-def _logprobs(model: Any, batch: SequenceBatch, members: list[EncodedSequence], sizes: list[int]) -> ResponseScores:
+def _logprobs(model: Any, batch: SequenceBatch, members: list[EncodedSequence], sizes: list[int]) -> ResponseLogprobs:
     """Shared-prompt scores where some prompt has several responses, else the plain padded forward."""
     if max(sizes) > 1:
         return shared_prompt_logprobs(model, batch, members, sizes)

@@ -40,7 +40,8 @@ class TrainConfig:
     max_skipped: int = field(default=10, metadata={"help": "With nan_policy=skip, stop after this many skipped batches."})
     system_prompt: str | None = field(default=None, metadata={"help": "System message prepended to every prompt."})
     tensorboard: bool = field(default=False, metadata={"help": "Also write TensorBoard event files under OUT/tb."})
-    objective: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the objective's Config."})
+    objective: Any = field(default_factory=dict, metadata={
+        "help": "The objective's Config, built (as the CLI hands it on) or as a dict of its options."})
 
     def __post_init__(self) -> None:
         problems = []
