@@ -2,7 +2,8 @@
 
 tests/test_grpo_parity.py checks :func:`gemkit.losses.grpo.grpo_loss` against TRL; this file checks
 what the objective feeds it. Two prompts × k = 4 candidates get the scores S = [3, 1, 0, 2]
-(tests/_objective_harness.py); per group r̄ = 1.5 and the unbiased std is
+(tests/_objective_harness.py) and end after 1, 3, 5 (cut, no EOS) and 2 sampled tokens, so
+with the end-of-turn token |o| = [2, 4, 5, 3] and the aggregations differ; per group r̄ = 1.5 and the unbiased std is
 √((1.5² + 0.5² + 1.5² + 0.5²)/3) = √(5/3) = 1.290994, so
 
     Â = (S − 1.5) / (1.290994 + 10⁻⁴) = [1.161911, −0.387304, −1.161911, 0.387304]   (paper, Eq. 3)
@@ -15,16 +16,16 @@ LoRA model with its adapters disabled. The aggregations are then written out her
 grpo = mean_i (Σ_t ℓ_{i,t} / |o_i|), bnpo = Σ ℓ / Σ|o_i|, dr_grpo = Σ ℓ / (8 · max_new_tokens).
 Value and every LoRA gradient must agree at 1e-5.
 
-Checked on purpose: each case fails when gemkit/builtin/grpo.py passes the advantages with the
-wrong sign, drops ``std_eps``/``scale_by_std`` from the AdvantageRule, ignores ``aggregation``
-(always the default), passes ``beta`` as 0 or the reference as the policy, or when the mask
-loses the end-of-turn token.
+Checked on purpose: a case fails when gemkit/builtin/grpo.py passes the advantages with the wrong
+sign, drops ``std_eps`` (10⁻⁴ → 0) or ``scale_by_std`` from the AdvantageRule, ignores
+``aggregation`` (always ``grpo``), passes ``beta`` as 0, or when gemkit/gem/group.py leaves the
+end-of-turn token out of the sequences.
 """
 from __future__ import annotations
 
 import pytest
 import torch
-from _objective_harness import PROMPTS, FixedScorer, independent_logps, k3, lora_context, spy_on_groups
+from _objective_harness import PROMPTS, FixedScorer, independent_logps, k3, lora_context, spy_on_groups, stop_early
 
 from gemkit.builtin import grpo as grpo_module
 from gemkit.registry import registry
@@ -32,6 +33,7 @@ from gemkit.registry import registry
 SCORES = [3.0, 1.0, 0.0, 2.0]
 MAX_NEW = 5
 STD = (5 / 3) ** 0.5  # unbiased std of [3, 1, 0, 2]
+CUTS = [1, 3, None, 2]  # candidates end after 1, 3, 5 (unfinished), 2 tokens: |o| = [2, 4, 5, 3] with EOS
 
 
 def run(tmp_path, monkeypatch, options):
@@ -40,6 +42,7 @@ def run(tmp_path, monkeypatch, options):
                                                          "reward": "entropy", **options})
     objective.reward = FixedScorer(SCORES)
     groups = spy_on_groups(monkeypatch, grpo_module)
+    stop_early(monkeypatch, CUTS)
     torch.manual_seed(0)
     output = objective.compute_loss(ctx, PROMPTS)
     return ctx, output, groups[0]
@@ -68,6 +71,7 @@ def test_compute_loss_equals_the_loss_rebuilt_by_hand(tmp_path, monkeypatch, agg
         expected = torch.cat(per_candidate).sum() / sum(len(row) for row in per_candidate)
     else:
         expected = torch.cat(per_candidate).sum() / (len(per_candidate) * MAX_NEW)
+    assert [len(row) for row in policy] == [2, 4, 5, 3] * 2
     if beta > 0:
         assert float(torch.cat([k3(p, r) for p, r in zip(policy, reference, strict=True)]).mean()) > 1e-4
     assert float(output.loss) == pytest.approx(float(expected), abs=1e-5)
