@@ -7,9 +7,11 @@ Everything else is the real objective: sampling, the forward pass, the value hea
 input, GAE, whitening, the surrogate and the value loss.
 
 Checked on purpose: these tests fail when gemkit/builtin/ppo.py multiplies the loss by −7, flips the
-surrogate's sign, passes λ = 1 instead of cfg.lam to GAE, puts the score on the first instead of the
-last response token, or passes clip = 0 to the surrogate; and when
-gemkit/losses/policy_gradient.py drops γλ from GAE's recursion.
+surrogate's sign, passes λ = 1 instead of cfg.lam to GAE, or puts the score on the first instead of
+the last response token; and when gemkit/losses/policy_gradient.py drops γλ from GAE's recursion.
+Not covered: a wrong clip ε. rm-ppo makes one update per rollout (μ = 1), so ρ = 1 and V = V_old at
+the update and neither clip can act (passing clip = 0 left these tests green); the clip arithmetic
+itself is checked by tests/test_losses_ranking_rl.py::test_clipped_surrogate_by_hand.
 """
 from __future__ import annotations
 
