@@ -7,7 +7,7 @@ Everything else is the real objective: sampling, the forward pass, the value hea
 input, GAE, whitening, the surrogate and the value loss.
 
 Checked on purpose: these tests fail when gemkit/builtin/ppo.py multiplies the loss by −7, flips the
-surrogate's sign, passes λ = 1 instead of cfg.lam to GAE, or puts the score on the first instead of
+surrogate's sign, passes λ = 1 instead of cfg.gae_lambda to GAE, or puts the score on the first instead of
 the last response token; and when gemkit/losses/policy_gradient.py drops γλ from GAE's recursion.
 Not covered: a wrong clip ε. rm-ppo makes one update per rollout (μ = 1), so ρ = 1 and V = V_old at
 the update and neither clip can act (passing clip = 0 left these tests green); the clip arithmetic
@@ -57,7 +57,7 @@ def grads(loss, params):
 
 
 def test_gae_and_value_loss_worked_by_hand(tmp_path, monkeypatch):
-    """kl_coef = 0, value head w = 0, b = 0.5 (V_t = 0.5), γ = 1, λ = 0.5, c_v = 0.5.
+    """kl_coef = 0, value head w = 0, b = 0.5 (V_t = 0.5), γ = 1, gae_lambda λ = 0.5, c_v = 0.5.
 
     Rewards are the score on the last token only, so δ_t = 0 before it and δ_T = S − 0.5, and
     Â_t = λ^(T−t)·(S − 0.5) (GAE, Schulman et al. 2016, Eq. 16). Per group:
@@ -73,7 +73,7 @@ def test_gae_and_value_loss_worked_by_hand(tmp_path, monkeypatch):
     σ² = 22.861328125/28 − 0.453125² = 0.611153738839 (population variance, + 10⁻⁸).
     """
     ctx, objective, output, group = run(tmp_path, monkeypatch,
-                                        {"kl_coef": 0.0, "gamma": 1.0, "lam": 0.5, "value_coef": 0.5},
+                                        {"kl_coef": 0.0, "gamma": 1.0, "gae_lambda": 0.5, "value_coef": 0.5},
                                         weight_std=0.0, bias=0.5)
     policy = independent_logps(ctx.model, group.batch)
     assert [len(row) for row in policy] == [2, 4, 5, 3] * 2
@@ -121,7 +121,7 @@ def test_full_loss_with_kl_shaped_rewards_and_a_learned_value_head(tmp_path, mon
     policy and value losses, and the LoRA and value-head gradients agree at 1e-5."""
     gamma, lam, beta, coef = 0.9, 0.8, 0.2, 0.3
     ctx, objective, output, group = run(tmp_path, monkeypatch,
-                                        {"kl_coef": beta, "gamma": gamma, "lam": lam, "value_coef": coef},
+                                        {"kl_coef": beta, "gamma": gamma, "gae_lambda": lam, "value_coef": coef},
                                         weight_std=0.05, bias=0.1)
     policy = independent_logps(ctx.model, group.batch)
     with torch.no_grad(), ctx.model.disable_adapter():
