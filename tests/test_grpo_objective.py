@@ -25,7 +25,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _objective_harness import PROMPTS, FixedScorer, independent_logps, k3, lora_context, spy_on_groups, stop_early
+from _objective_harness import (
+    PROMPTS,
+    FixedScorer,
+    independent_logps,
+    k3,
+    lora_context,
+    spy_on_groups,
+    stop_early,
+)
 
 from gemkit.builtin import grpo as grpo_module
 from gemkit.registry import registry

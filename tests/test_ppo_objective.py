@@ -19,7 +19,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from _objective_harness import PROMPTS, FixedScorer, independent_logps, lora_context, spy_on_groups, stop_early
+from _objective_harness import (
+    PROMPTS,
+    FixedScorer,
+    independent_logps,
+    lora_context,
+    spy_on_groups,
+    stop_early,
+)
 
 from gemkit.builtin import ppo as ppo_module
 from gemkit.data.records import PreferencePair
@@ -139,7 +146,7 @@ def test_full_loss_with_kl_shaped_rewards_and_a_learned_value_head(tmp_path, mon
             running = rewards[t] + gamma * next_value - v_list[t] + gamma * lam * running
             row[t] = running
         advantages.append(row)
-        returns.append(torch.tensor([a + b for a, b in zip(row, v_list)]))
+        returns.append(torch.tensor([a + b for a, b in zip(row, v_list, strict=True)]))
     flat = [a for row in advantages for a in row]
     mean = sum(flat) / len(flat)
     std = (sum((a - mean) ** 2 for a in flat) / len(flat) + 1e-8) ** 0.5
