@@ -82,3 +82,25 @@ def k3(policy: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """exp(Δ) − Δ − 1 with Δ = log π_ref − log π_θ, per token."""
     delta = reference - policy
     return torch.exp(delta) - delta - 1
+
+
+def stop_early(monkeypatch: Any, cuts: list[int | None]) -> None:
+    """Candidate j of every group ends after ``cuts[j]`` sampled tokens as if it had emitted the
+    end-of-turn token there (``None``: left as sampled). The tiny model's 49,152-token vocabulary
+    practically never samples EOS, so without this every candidate has the same length and the
+    length-dependent parts of a loss (per-sequence vs token means, EOS in the mask) go unchecked."""
+    from gemkit.gem import group as group_module
+
+    real = group_module.generate
+
+    def generate(model: Any, tokenizer: Any, prompts: Any, **kwargs: Any) -> Any:
+        out = real(model, tokenizer, prompts, **kwargs)
+        for row, response in enumerate(out.response_ids):
+            cut = cuts[row % len(cuts)]
+            if cut is not None and cut < len(response):
+                out.response_ids[row] = response[:cut]
+                out.finished[row] = True
+                out.texts[row] = tokenizer.decode(response[:cut], skip_special_tokens=True)
+        return out
+
+    monkeypatch.setattr(group_module, "generate", generate)
