@@ -20,6 +20,9 @@ from gemkit.progress import items_bar
 from gemkit.sampling import NucleusSampler
 
 
+GENERATORS = ("hf", "vllm")
+
+
 @dataclass
 class SamplingConfig:
     """Decoding settings. ``top_k=None`` disables transformers' implicit top-k of 50."""
@@ -29,6 +32,7 @@ class SamplingConfig:
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
     top_k: int | None = field(default=None, metadata={"help": "Top-k cut-off; None means no cut-off."})
     do_sample: bool = field(default=True, metadata={"help": "Sample (true) or decode greedily (false)."})
+    generator: str = field(default="hf", metadata={"help": "Engine drawing the tokens: hf (transformers) or vllm."})
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -39,6 +43,12 @@ class SamplingConfig:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k is not None and self.top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}; use null (None) to switch the top-k cut-off off")
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
+        if self.generator == "vllm":
+            from gemkit.generation_vllm import check_vllm_installed
+
+            check_vllm_installed()
 
 
 @dataclass
@@ -84,9 +94,20 @@ def generate(
 
     ``progress``: a label for a progress bar over the prompts (None: the enclosing evaluation's
     label, see :mod:`gemkit.progress`; no bar outside an evaluation).
+
+    ``sampling.generator="vllm"`` draws the tokens with vLLM (:mod:`gemkit.generation_vllm`), which
+    schedules all prompts itself (``batch_size`` and the progress bar do not apply) and returns no logits.
     """
     if not prompts:
         raise ConfigError("generate() needs at least one prompt")
+    if sampling.generator == "vllm":
+        if output_logits:
+            raise ConfigError("generator=vllm returns token ids only; output_logits needs generator=hf "
+                              "(or re-score the ids with a forward pass)")
+        from gemkit.generation_vllm import generate_vllm
+
+        return generate_vllm(model, tokenizer, prompts, sampling=sampling, num_return_sequences=num_return_sequences,
+                             system=system)
     step = batch_size or len(prompts)
     parts = []
     with items_bar(len(prompts), unit="prompt", label=progress) as bar:

@@ -75,6 +75,7 @@ class GRPOConfig:
     temperature: float = field(default=0.9, metadata={"help": "Sampling temperature."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass."})
     max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per candidate."})
+    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."})
 
     def __post_init__(self) -> None:
         problems = []
@@ -87,7 +88,8 @@ class GRPOConfig:
             problems.append(f"aggregation must be one of {', '.join(sorted(AGGREGATIONS))}, got {self.aggregation!r}")
         if problems:
             raise ConfigError(problems)
-        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p)
+        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                       generator=self.generator)
 
 
 class GRPO(Objective):
@@ -104,7 +106,7 @@ class GRPO(Objective):
         self.reward = AnswerReward() if config.reward == "answer" else \
             registry("scorer").get(config.reward).build(config.reward_options)
         self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                       top_p=config.top_p)
+                                       top_p=config.top_p, generator=config.generator)
         if config.beta == 0:
             self.needs_reference = False
 

@@ -46,6 +46,7 @@ class PPOConfig:
     temperature: float = field(default=0.9, metadata={"help": "Sampling temperature."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass."})
     max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per response."})
+    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."})
 
     def __post_init__(self) -> None:
         problems = []
@@ -60,6 +61,8 @@ class PPOConfig:
             problems.append(f"gamma and lam must be in [0, 1], got {self.gamma} and {self.lam}")
         if problems:
             raise ConfigError(problems)
+        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                       generator=self.generator)
 
 
 class RewardModelScorer:
@@ -93,7 +96,7 @@ class PPO(Objective):
     def __init__(self, config: PPOConfig):
         super().__init__(config)
         self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                       top_p=config.top_p)
+                                       top_p=config.top_p, generator=config.generator)
         self.value_head: torch.nn.Linear | None = None
         self.reward_bundle: Any = None
         self._hidden: torch.Tensor | None = None

@@ -35,6 +35,7 @@ class PROConfig:
     max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per sampled candidate (source=group)."})
     temperature_sampling: float = field(default=0.9, metadata={"help": "Sampling temperature (source=group)."})
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass (source=group)."})
+    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."})
 
     def __post_init__(self) -> None:
         problems = []
@@ -46,6 +47,8 @@ class PROConfig:
             problems.append(f"a ranking needs k >= 2 candidates, got k={self.k}")
         if problems:
             raise ConfigError(problems)
+        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature_sampling, top_p=self.top_p,
+                       generator=self.generator)
 
 
 class PRO(Objective):
@@ -79,7 +82,7 @@ class PRO(Objective):
     def _group_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         cfg = self.config
         sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature_sampling,
-                                  top_p=cfg.top_p)
+                                  top_p=cfg.top_p, generator=cfg.generator)
         # PRO needs the group's forward in train mode with grad; score_groups gives exactly that pass.
         group = score_groups(ctx, list(batch), k=cfg.k, sampling=sampling, scorer=self.scorer,
                              mapping=lambda scores: scores.clone())

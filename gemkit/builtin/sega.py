@@ -30,6 +30,7 @@ class SegaConfig:
     temperature: float = field(default=0.9, metadata={"help": "Sampling temperature."})
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
     max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per candidate."})
+    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."})
     scorer: str = field(default="entropy", metadata={"help": "Scorer plugin name (entropy, or a third-party one)."})
     scorer_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the scorer's Config."})
     mapping: str = field(default="identity", metadata={"help": "Reward mapping plugin: identity, softmax, rank."})
@@ -50,7 +51,8 @@ class SegaConfig:
             raise ConfigError(f"trim_bottom must be in [0, k), got {self.trim_bottom} with k={self.k}")
         if self.kl_coef < 0:
             raise ConfigError(f"kl_coef must be >= 0, got {self.kl_coef}")
-        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p)
+        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                       generator=self.generator)
 
 
 class Sega(Objective):
@@ -77,7 +79,7 @@ class Sega(Objective):
         # The engine freezes a reference copy (full fine-tuning) only when the KL term needs one.
         self.needs_reference = config.kl_coef > 0
         self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                       top_p=config.top_p)
+                                       top_p=config.top_p, generator=config.generator)
 
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         cfg = self.config
