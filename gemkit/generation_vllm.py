@@ -100,7 +100,11 @@ def _build_engine(model: Any, tokenizer: Any, config: VllmEngineConfig) -> _Engi
     # The file only fixes names and shapes: the current weights are pushed right after start-up.
     save_file({name: w.contiguous().cpu() for name, w in _weights_for_vllm(model)}, str(path / "model.safetensors"))
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-    llm = LLM(model=str(path), dtype=dtype, enforce_eager=True, seed=0, generation_config="vllm",
+    # vLLM's CPU sampler cannot take per-request seeds (a prefill split over two steps rewinds the
+    # generator's offset, which CPU generators lack), so the engine's own seed is drawn from torch's
+    # generator: torch.manual_seed makes a run's vLLM draws reproducible.
+    seed = int(torch.randint(0, 2**31 - 1, ()))
+    llm = LLM(model=str(path), dtype=dtype, enforce_eager=True, seed=seed, generation_config="vllm",
               max_model_len=min(config.max_model_len, getattr(hf_config, "max_position_embeddings", config.max_model_len)),
               gpu_memory_utilization=config.gpu_memory_utilization)
     return _Engine(llm=llm, directory=directory)
@@ -150,9 +154,7 @@ def generate_vllm(model: Any, tokenizer: Any, prompts: list[Text], *, sampling: 
 
     engine = engine_for(model, tokenizer)
     encoded = [encode_prompt(tokenizer, p, system) for p in prompts]
-    # A seed drawn from torch's generator: torch.manual_seed makes vLLM's draws reproducible too.
-    seed = int(torch.randint(0, 2**31 - 1, ()))
-    params = SamplingParams(n=k, max_tokens=sampling.max_new_tokens, seed=seed, detokenize=False,
+    params = SamplingParams(n=k, max_tokens=sampling.max_new_tokens, detokenize=False,
                             temperature=sampling.temperature if sampling.do_sample else 0.0,
                             top_p=sampling.top_p if sampling.do_sample else 1.0,
                             top_k=(sampling.top_k or 0) if sampling.do_sample else 0,

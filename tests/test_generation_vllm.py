@@ -61,8 +61,8 @@ def test_sampled_first_tokens_follow_the_tempered_nucleus(embedded):
     The exact distribution q is worked out from the policy's logits z of the first position:
     p = softmax(z / 0.7), keep the smallest top set whose mass reaches 0.8, renormalise. Every draw
     must lie in that set, and each kept token's frequency must be within 4.5 σ = 4.5·sqrt(q(1−q)/N) of
-    q (a false alarm somewhere among ≤ 20 tokens has probability < 1e-4). Checked to fail when
-    temperature is not passed to vLLM (T = 1 widens the nucleus and flattens q).
+    q (a false alarm somewhere among ≤ 20 tokens has probability < 1e-4). Passing no temperature to vLLM
+    (T = 1 widens the nucleus and flattens q) should fail it; that break-check has not been run yet.
     """
     from gemkit.data.encoding import encode_prompt
     from gemkit.generation_vllm import generate_vllm
@@ -81,7 +81,7 @@ def test_sampled_first_tokens_follow_the_tempered_nucleus(embedded):
     support = order[keep].tolist()
     drawn = [r[0] if r else tok.eos_token_id for r in out.response_ids]
     assert set(drawn) <= set(support), f"drawn outside the nucleus: {set(drawn) - set(support)}"
-    for token, q in zip(support, nucleus.tolist()):
+    for token, q in zip(support, nucleus.tolist(), strict=True):
         freq = drawn.count(token) / n
         sigma = (q * (1 - q) / n) ** 0.5
         assert abs(freq - q) <= 4.5 * sigma + 1e-9, f"token {token}: frequency {freq:.3f}, expected {q:.3f} ± {4.5 * sigma:.3f}"
@@ -91,7 +91,7 @@ def test_sampled_first_tokens_follow_the_tempered_nucleus(embedded):
 def test_weights_reach_the_engine_after_a_step(embedded):
     """After one SGD step (lr 1e-3 on the log-likelihood of a fixed answer) the greedy answers change, and vLLM's
     equal the HF path's on the updated weights: the engine serves the current policy, not the start-up copy.
-    Checked to fail with the sync skipped (vLLM then keeps answering as before the step)."""
+    With the sync skipped vLLM would keep answering as before the step (break-check not run yet)."""
     from gemkit.data.encoding import collate, encode_sequence
 
     model, tok = embedded.model, embedded.tokenizer
@@ -109,3 +109,22 @@ def test_weights_reach_the_engine_after_a_step(embedded):
     hf_after = generate(model, tok, PROMPTS, sampling=SamplingConfig(max_new_tokens=16, do_sample=False))
     assert after.response_ids != before.response_ids
     assert after.response_ids == hf_after.response_ids
+
+
+@needs_vllm
+def test_train_sega_with_vllm_runs_from_the_cli(tmp_path):
+    """`gemkit train --method sega --set generator=vllm` on the embedded model with LoRA (r = 8): two steps, so
+    the second samples after the LoRA weights were merged and pushed; the saved config records the engine."""
+    import json
+
+    from gemkit.cli import main
+
+    out = tmp_path / "sega-vllm"
+    code = main(["train", "--method", "sega", "--train", "builtin:arithmetic?n=4", "--out", str(out), "--steps", "2",
+                 "--batch-size", "1", "--lora-r", "8", "--set", "k=2", "--set", "max_new_tokens=8",
+                 "--set", "generator=vllm", "--model", "smollm2-135m", "--device", "cpu", "--dtype", "float32",
+                 "--quiet"])
+    assert code == 0
+    rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(0 < row["response_length"] <= 8 for row in rows)
+    assert json.loads((out / "config.json").read_text())["objective"]["generator"] == "vllm"
