@@ -7,8 +7,8 @@ never at once) so that its peak memory is its own: a process's peak RSS cannot b
 
 What lives here: the common flags, thread pinning, warm-up-excluded step timing, peak memory
 (CPU: the kernel's RSS high-water mark, reset after warm-up; CUDA: the allocator's peak),
-versions + hardware capture, nominal FLOPs and MFU for GPU runs, and appending a section to
-``reports/perf.md``.
+versions + hardware capture, nominal FLOPs and MFU for GPU runs, and appending a section to the
+raw log ``reports/perf/log-<year>.md`` (``reports/perf.md`` is the hand-kept summary of it).
 """
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-REPORT = REPO / "reports" / "perf.md"
+#: the raw run log of this year; reports/perf.md summarises the current figures from it
+REPORT = REPO / "reports" / "perf" / f"log-{_dt.date.today().year}.md"
 
 # Dense peak TFLOP/s per GPU family, (bf16/fp16 tensor core, fp32 without TF32). Vendor datasheets;
 # the SXM parts' numbers (PCIe H100: 756 / 51). Override with --peak-tflops for another part.
@@ -60,7 +62,7 @@ def base_parser(description: str, *, default_steps: int, default_warmup: int = 1
                         help="torch intra-op threads for both sides (default: all cores, at most 2 on CPU).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peak-tflops", type=float, default=None, help="Accelerator peak for MFU (default: table).")
-    parser.add_argument("--no-report", action="store_true", help="Print the ratios but do not append to reports/perf.md.")
+    parser.add_argument("--no-report", action="store_true", help="Print the ratios but do not append to the raw log.")
     parser.add_argument("--report", default=str(REPORT), help="Markdown file the section is appended to.")
     parser.add_argument("--in-process", action="store_true",
                         help="Run both sides in this process (smoke tests: faster, but peak memory is not per side).")
@@ -417,7 +419,8 @@ def run_gemkit_engine(args: argparse.Namespace, config: Any, pairs: list[Any], b
 
     The peak-memory window opens at the first timed step (the objective's first call after warm-up).
     """
-    from gemkit.train.engine import build_objective, iter_log, train
+    from gemkit.io import read_jsonl
+    from gemkit.train.engine import build_objective, train
 
     objective = build_objective(config)
     original = objective.compute_loss
@@ -432,7 +435,7 @@ def run_gemkit_engine(args: argparse.Namespace, config: Any, pairs: list[Any], b
     objective.compute_loss = compute_loss  # type: ignore[method-assign]
     sync(args.device)
     train(config, pairs, bundle=bundle, objective=objective, progress=False)
-    rows = [row for row in iter_log(config.out) if "step_time_s" in row][args.warmup:]
+    rows = [row for row in read_jsonl(Path(config.out) / "train_log.jsonl") if "step_time_s" in row][args.warmup:]
     return [row["step_time_s"] for row in rows], rows
 
 

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/perf_scoring.py --model-size 1b --device cuda
 
 gemkit scores candidates from the detached entropies of the ONE training forward that also gives
-log π(a|q) (``gemkit.gem.group.sample_and_score``). GEM's official code instead runs a separate
+log π(a|q) (``gemkit.gem.group.score_groups``). GEM's official code instead runs a separate
 eval-mode, no-grad forward per candidate over prompt+response, takes the logits of every position
 and computes softmax and log-softmax separately; that approach is reimplemented here (our code).
 
@@ -13,7 +13,7 @@ Timed, in rotating order within each repetition so machine drift hits all varian
 
 - ``forward``: the group forward alone (dropout off as gemkit runs it, graph kept, no entropy) — the baseline;
 - ``forward+entropy``: the same forward with entropies from the same log-softmax;
-- ``gemkit scoring step``: ``sample_and_score`` with generation replaced by fixed candidates —
+- ``gemkit scoring step``: ``score_groups`` with generation replaced by fixed candidates —
   forward + entropies + response views + the ``entropy`` scorer (spans, top-m, Eq. 1);
 - ``official entropy passes``: k eval-mode forwards (batch 1, full-sequence logits) + entropies;
 - ``official score``: its score rule (one decode per candidate, fixed-fraction split, top-m).
@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     group_module.generate = lambda *a, **kw: generation  # type: ignore[assignment]
     scorer = EntropyScorer(EntropyConfig())
     sampling = SamplingConfig(max_new_tokens=args.response_tokens)
+
+    def identity(scores: torch.Tensor) -> torch.Tensor:  # the scoring cost alone: r = S
+        return scores.clone()
+
     eos = tokenizer.eos_token_id
     sequences = generation.sequences(with_eos=True, eos_id=eos)
     padded = collate(sequences, tokenizer.pad_token_id, side="right").to(bundle.device)
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         response_logprobs(model, padded, with_entropy=True).sum()
 
     def gemkit_step() -> None:
-        group_module.sample_and_score(model, tokenizer, [pair], k=args.k, sampling=sampling, scorer=scorer)
+        group_module.score_groups(model, tokenizer, [pair], k=args.k, sampling=sampling, scorer=scorer,
+                                  mapping=identity)
 
     def official_entropies() -> list[torch.Tensor]:
         # One eval-mode no-grad pass per candidate over prompt+response, logits at every position,
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def official_score() -> None:
         # Its score rule: one decode per candidate, split at 75% (marker present) or 80%, top-m mean.
-        for ids, h in zip(full_ids, official_cache["h"]):
+        for ids, h in zip(full_ids, official_cache["h"], strict=True):
             text = tokenizer.decode(ids[prompt_len:].tolist(), skip_special_tokens=True)
             cut = int(h.numel() * (0.75 if "Final Answer" in text else 0.8))
             cot, final = h[:cut], h[cut:]
@@ -147,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # Parts of the gemkit step, each timed alone on the same inputs.
     policy = response_logprobs(model, padded, with_entropy=True)
-    group = group_module.sample_and_score(model, tokenizer, [pair], k=args.k, sampling=sampling, scorer=scorer)
+    group = group_module.score_groups(model, tokenizer, [pair], k=args.k, sampling=sampling, scorer=scorer,
+                                  mapping=identity)
     inputs = group.inputs
     score_only = common.summarise(common.time_calls(lambda: scorer.score(inputs), steps=args.steps,
                                                     warmup=1, device=args.device))["median_s"]
@@ -158,13 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     import statistics
 
     def paired(name: str) -> float:
-        return statistics.median(t / f - 1.0 for t, f in zip(times[name], times["forward"]))
+        return statistics.median(t / f - 1.0 for t, f in zip(times[name], times["forward"], strict=True))
 
     base = med["forward"]
     entropy_added = paired("forward+entropy") * base
     gemkit_added = paired("gemkit scoring step") * base
     official_added = statistics.median((p + s) / f for p, s, f in zip(times["official entropy passes"],
-                                                                      times["official score"], times["forward"])) * base
+                                                                      times["official score"], times["forward"], strict=True)) * base
     tokens = sum(len(s.input_ids) for s in sequences)
     body = ["| variant | median s | min–max s |", "|---|---:|---:|"]
     for name, t in times.items():

@@ -20,7 +20,6 @@ import json
 import platform
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -33,14 +32,12 @@ def evaluate(bundle: Any, heldout: list[dict[str, str]], *, k: int, max_new_toke
     from gemkit.gem.group import COT_SYSTEM_PROMPT, score_groups
     from gemkit.generation import SamplingConfig, generate
 
-    ctx = SimpleNamespace(model=bundle.model, tokenizer=bundle.tokenizer,
-                          config=SimpleNamespace(max_length=1024, system_prompt=None))
     prompts = [row["question"] for row in heldout]
     answers = [row["answer"] for row in heldout]
     sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.9, top_p=0.95)
     torch.manual_seed(seed)
     with torch.no_grad():
-        group = score_groups(ctx, prompts, k=k, sampling=sampling, scorer=EntropyScorer(EntropyConfig()),
+        group = score_groups(bundle.model, bundle.tokenizer, prompts, k=k, max_length=1024, sampling=sampling, scorer=EntropyScorer(EntropyConfig()),
                              mapping=lambda s: s.clone(), answers=answers)
     sampled_correct = [extract_final_answer(t) == answers[i] for t, i in zip(group.generation.texts,
                                                                             group.generation.prompt_index, strict=True)]

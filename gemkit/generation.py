@@ -19,7 +19,6 @@ from gemkit.errors import ConfigError
 from gemkit.progress import items_bar
 from gemkit.sampling import NucleusSampler
 
-
 GENERATORS = ("hf", "vllm")
 
 
@@ -51,6 +50,33 @@ class SamplingConfig:
             check_vllm_installed()
 
 
+#: help of the sampling options shared by every objective that samples its own candidates
+SAMPLING_HELP = {"temperature": {"help": "Sampling temperature."}, "top_p": {"help": "Nucleus sampling mass."},
+                 "max_new_tokens": {"help": "Most tokens per candidate."},
+                 "generator": {"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."}}
+
+
+@dataclass
+class CandidateSampling:
+    """The sampling options of an objective that samples its own candidates (SEGA, GRPO, rm-ppo).
+
+    An objective's Config inherits them (redeclaring a field to change only its default) and
+    calls :meth:`sampling` for the :class:`SamplingConfig` it decodes with.
+    """
+
+    temperature: float = field(default=0.9, metadata=SAMPLING_HELP["temperature"])
+    top_p: float = field(default=0.95, metadata=SAMPLING_HELP["top_p"])
+    max_new_tokens: int = field(default=128, metadata=SAMPLING_HELP["max_new_tokens"])
+    generator: str = field(default="hf", metadata=SAMPLING_HELP["generator"])
+
+    def __post_init__(self) -> None:
+        self.sampling()  # the same checks as SamplingConfig, at config time
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                              generator=self.generator)
+
+
 @dataclass
 class Generation:
     """Generated responses, one row per sequence; rows of the same prompt are adjacent.
@@ -71,7 +97,7 @@ class Generation:
     def sequences(self, *, with_eos: bool, eos_id: int) -> list[EncodedSequence]:
         """Prompt + response as encoded sequences (EOS appended to finished responses if asked)."""
         out = []
-        for prompt, response, done in zip(self.prompt_ids, self.response_ids, self.finished):
+        for prompt, response, done in zip(self.prompt_ids, self.response_ids, self.finished, strict=True):
             tail = [eos_id] if (with_eos and done) else []
             out.append(EncodedSequence(prompt + response + tail, len(prompt)))
         return out
@@ -149,7 +175,7 @@ def merged_lora(model: Any) -> Iterator[None]:
         yield
     finally:
         with torch.no_grad():
-            for layer, weight in zip(layers, saved):
+            for layer, weight in zip(layers, saved, strict=True):
                 layer.merged_adapters = []
                 layer.get_base_layer().weight.copy_(weight)
 

@@ -1,4 +1,5 @@
-"""Response log-probs (and optionally entropies) of a padded batch in one forward pass."""
+"""Response log-probs (and optionally entropies) of a padded batch in one forward pass; the
+sequence-classification counterpart, one scalar reward per sequence."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from gemkit.ops import logprobs_and_entropies, masked_mean
 
 
 @dataclass
-class ResponseScores:
-    """Per-token values over the kept window; ``mask[b, w]`` is 1 on response tokens only."""
+class ResponseLogprobs:
+    """Per-token log-probs (and optionally entropies and logits) of the responses over the kept
+    window; ``mask[b, w]`` is 1 on response tokens only."""
 
     token_logps: torch.Tensor
     token_entropies: torch.Tensor | None
@@ -35,7 +37,7 @@ class ResponseScores:
 
 
 def response_logprobs(model: Any, batch: SequenceBatch, *, with_entropy: bool = False,
-                      keep_logits: bool = False) -> ResponseScores:
+                      keep_logits: bool = False) -> ResponseLogprobs:
     """One forward pass; the LM head runs only from the earliest response position on.
 
     Token t is predicted by the logits at t−1, so the window starts one position before the first
@@ -57,7 +59,7 @@ def response_logprobs(model: Any, batch: SequenceBatch, *, with_entropy: bool = 
     labels = batch.input_ids[:, width - keep + 1:]
     mask = batch.response_mask[:, width - keep + 1:].float()
     token_logps, token_entropies = logprobs_and_entropies(logits, labels, with_entropy=with_entropy)
-    return ResponseScores(token_logps * mask, None if token_entropies is None else token_entropies * mask, mask,
+    return ResponseLogprobs(token_logps * mask, None if token_entropies is None else token_entropies * mask, mask,
                           labels, logits.detach() if keep_logits else None)
 
 
@@ -77,7 +79,7 @@ def shares_prompts(sequences: list[EncodedSequence], group_size: int) -> bool:
 
 def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[EncodedSequence],
                            group_size: int | list[int], *, with_entropy: bool = False,
-                           keep_logits: bool = False) -> ResponseScores:
+                           keep_logits: bool = False) -> ResponseLogprobs:
     """:func:`response_logprobs` of ``batch`` (= ``collate(sequences)``, either padding side; groups
     of ``group_size`` adjacent sequences share one prompt), running each prompt once.
 
@@ -147,5 +149,13 @@ def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[Enc
     window_logits = None
     if keep_logits:
         window_logits = logits.detach().gather(1, index.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
-    return ResponseScores(windowed(token_logps), None if token_entropies is None else windowed(token_entropies),
+    return ResponseLogprobs(windowed(token_logps), None if token_entropies is None else windowed(token_entropies),
                           mask, batch.input_ids[:, start:], window_logits)
+
+
+def classifier_rewards(model: Any, batch: SequenceBatch) -> torch.Tensor:
+    """One scalar reward per row ``[b]`` from a sequence-classification model (read at the last
+    non-padding token, transformers' rule), in fp32."""
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+                use_cache=False)
+    return out.logits.squeeze(-1).float()

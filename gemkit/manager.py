@@ -17,6 +17,7 @@ import importlib
 import os
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import pluggy
 
@@ -43,6 +44,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "math": "gemkit.builtin.benchmarks.math",
     "truthfulqa": "gemkit.builtin.benchmarks.truthfulqa",
     "mt-bench": "gemkit.builtin.benchmarks.mt_bench",
+    "scorer-diagnostics": "gemkit.builtin.benchmarks.scorer_diagnostics",
     "judges": "gemkit.builtin.judges",
     "simpo": "gemkit.builtin.simpo",
     "orpo": "gemkit.builtin.orpo",
@@ -80,6 +82,8 @@ class GemkitPluginManager(pluggy.PluginManager):
         super().__init__("gemkit")
         self.add_hookspecs(hookspecs)
         self.load_records: dict[str, LoadRecord] = {}
+        #: kind -> Registry, filled by :func:`gemkit.registry.registry` on first use
+        self.registries: dict[str, Any] = {}
 
     def record_for(self, plugin_name: str) -> LoadRecord | None:
         return self.load_records.get(plugin_name)
@@ -161,9 +165,6 @@ def get_plugin_manager() -> GemkitPluginManager:
 
 
 def set_plugin_manager(pm: GemkitPluginManager | None) -> None:
-    """Replace (or with None, reset) the process-wide manager and every registry built from it."""
+    """Replace (or with None, reset) the process-wide manager; its registries go with it."""
     global _DEFAULT_PM
     _DEFAULT_PM = pm
-    from gemkit import registry
-
-    registry.clear_cache()

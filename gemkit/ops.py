@@ -32,24 +32,8 @@ def token_entropies(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
-def masked_sum(values: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    return (values * mask).sum(dim)
-
-
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Mean over positions where ``mask`` is 1; 0 where a row has no such position."""
     mask = mask.to(values.dtype)
     return (values * mask).sum(dim) / mask.sum(dim).clamp_min(1.0)
 
-
-def group_centre(rewards: torch.Tensor, *, scale_by_std: bool = False, eps: float = 1e-6) -> torch.Tensor:
-    """A_i = r_i − mean_j r_j within each group (GEM Eq. 2); ``rewards[b, k] -> [b, k]``.
-
-    With ``scale_by_std`` the centred values are divided by the group's (unbiased) std + eps, the
-    official code's z-scored form; a group whose std is below eps is only centred.
-    """
-    centred = rewards - rewards.mean(dim=-1, keepdim=True)
-    if not scale_by_std or rewards.shape[-1] < 2:
-        return centred
-    std = rewards.std(dim=-1, keepdim=True)
-    return torch.where(std > eps, centred / (std + eps), centred)

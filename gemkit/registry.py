@@ -1,7 +1,8 @@
 """Component registries filled through the ``register_*`` hooks.
 
 ``registry("scorer").get("entropy")`` returns the :class:`Entry` for a name; ``.build(options)``
-makes an instance from a dict of options checked against the component's ``Config`` dataclass.
+makes an instance from a dict of options checked against the component's ``Config`` dataclass, or
+from a Config already built (the CLI builds it once and hands the object on).
 Each hook implementation is called on its own, so every component is tagged with the plugin (and
 distribution) that registered it, and a plugin that raises while registering is reported by name
 instead of breaking the others.
@@ -15,6 +16,7 @@ from typing import Any
 
 from gemkit.config import config_from_dict
 from gemkit.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from gemkit.manager import get_plugin_manager
 
 #: kind -> (registration hook, methods the component class must define)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -42,11 +44,14 @@ class Entry:
     def description(self) -> str:
         return str(getattr(self.cls, "description", "")).strip()
 
-    def make_config(self, options: dict[str, Any] | None = None) -> Any:
+    def make_config(self, options: Any = None) -> Any:
+        """The component's Config from a dict of options; an already-built Config is handed on as is."""
+        if isinstance(options, self.cls.Config):
+            return options
         return config_from_dict(self.cls.Config, options or {}, where=f"{self.kind} '{self.name}'")
 
-    def build(self, options: dict[str, Any] | None = None) -> Any:
-        """Instantiate the component with its Config built from ``options``."""
+    def build(self, options: Any = None) -> Any:
+        """Instantiate the component with its Config (built from ``options`` when they are a dict)."""
         return self.cls(self.make_config(options))
 
 
@@ -139,24 +144,20 @@ def collect(pm: Any, kind: str) -> Registry:
     return reg
 
 
-_CACHE: dict[str, Registry] = {}
-
-
 def registry(kind: str, pm: Any | None = None) -> Registry:
-    """The registry of ``kind`` for ``pm`` (default: the process-wide plugin manager, cached)."""
+    """The registry of ``kind`` for ``pm`` (default: the process-wide plugin manager).
+
+    The process-wide manager keeps its registries (``pm.registries``), so replacing the manager
+    (:func:`gemkit.manager.set_plugin_manager`) also drops them; an explicit ``pm`` is collected anew.
+    """
     if kind not in KINDS:
         raise UnknownComponentError(f"Unknown plugin kind '{kind}'. Kinds: {', '.join(KINDS)}.")
     if pm is not None:
         return collect(pm, kind)
-    if kind not in _CACHE:
-        from gemkit.manager import get_plugin_manager
-
-        _CACHE[kind] = collect(get_plugin_manager(), kind)
-    return _CACHE[kind]
-
-
-def clear_cache() -> None:
-    _CACHE.clear()
+    default = get_plugin_manager()
+    if kind not in default.registries:
+        default.registries[kind] = collect(default, kind)
+    return default.registries[kind]
 
 
 def blame(exc: BaseException, pm: Any | None = None) -> str | None:
@@ -167,11 +168,9 @@ def blame(exc: BaseException, pm: Any | None = None) -> str | None:
     the process-wide manager). Code from gemkit itself gives None. The CLI prints this above the
     traceback of an unexpected exception, so a plugin's bug is not mistaken for gemkit's.
     """
-    if pm is None:
-        from gemkit.manager import get_plugin_manager
-
-        pm = get_plugin_manager()
-    owners = {entry.cls: entry for reg in _CACHE.values() for entry in reg.entries.values()}
+    default = get_plugin_manager()
+    pm = default if pm is None else pm
+    owners = {entry.cls: entry for reg in default.registries.values() for entry in reg.entries.values()}
     hooks = {impl.function.__code__: (name, impl.plugin_name)
              for name in dir(pm.hook) if not name.startswith("_")
              for impl in getattr(pm.hook, name).get_hookimpls()}

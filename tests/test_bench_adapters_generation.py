@@ -42,7 +42,7 @@ def test_gsm8k_gemkit_and_lm_eval_agree_item_by_item(tokenizer, assets, num_fews
     fewshot = str(assets / "benchmarks" / "gsm8k_train.jsonl")
     results = {}
     for engine in ("gemkit", "lm-eval"):
-        adapter = GSM8K(GSM8KConfig(data=data, engine=engine, max_new_tokens=20, final_answer_marker=False,
+        adapter = GSM8K(GSM8KConfig(data=data, engine=engine, max_new_tokens=20,
                                     num_fewshot=num_fewshot, fewshot_data=fewshot))
         results[engine] = adapter.evaluate(EvalContext(bundle, batch_size=3), adapter.load())
     ours, theirs = results["gemkit"].items, results["lm-eval"].items
@@ -80,8 +80,9 @@ def test_math_and_truthfulqa_end_to_end(tiny_bundle, assets, tmp_path):
     for row, lab in zip(mc, labels):
         probs = [math.exp(v) for v in row["loglik_mc2"]]
         assert row["mc2"] == pytest.approx(sum(p for p, t in zip(probs, lab) if t) / sum(probs), rel=1e-6)
-        assert row["correct"] == float(row["loglik_mc1"][0] > max(row["loglik_mc1"][1:]))
-    assert tqa.counts == {"mc": 3, "gen": 2} and {"mc1", "mc2", "em"} <= set(tqa.metrics)
+        # the true MC1 choice is listed first; correct = the first argmax is it (lm-eval's acc)
+        assert row["correct"] == float(row["loglik_mc1"].index(max(row["loglik_mc1"])) == 0)
+    assert tqa.counts == {"mc": 3, "gen": 2, "excluded_too_long": 0} and {"mc1", "mc2", "em"} <= set(tqa.metrics)
     assert json.loads((tmp_path / "tqa" / "metrics.json").read_text())["primary"] == "mc1"
 
 
@@ -97,18 +98,62 @@ class FirstAlwaysJudge:
 
 
 def test_mt_bench_position_bias_cancels_after_the_order_swap(tiny_bundle, assets):
-    """Judged (model, baseline) -> A and (baseline, model) -> A: the orders disagree, so every question is a tie:
-    0 wins, 0 losses, 4 ties, win rate (0 + ½·4) / 4 = 0.5, and 2 judge calls per question."""
+    """Judged (model, baseline) -> A and (baseline, model) -> A: the orders disagree, so every judgment is a tie.
+    4 questions × 2 turns = 8 judgments: 0 wins, 0 losses, 8 ties, win rate (0 + ½·8) / 8 = 0.5, 2 judge calls
+    per judgment (16). The coding question has no reference answer (counted); the math one has."""
     judge = FirstAlwaysJudge()
     adapter = MTBench(MTBenchConfig(data=str(assets / "benchmarks" / "mt_bench.jsonl"), baseline="random:tiny",
                                     max_new_tokens=4), judge=judge)
     result = adapter.evaluate(EvalContext(tiny_bundle, batch_size=4), adapter.load())
-    assert result.counts == {"win": 0, "loss": 0, "tie": 4}
+    assert result.counts == {"win": 0, "loss": 0, "tie": 8, "questions": 4, "no_reference": 1}
     assert result.metrics["win_rate"] == 0.5 and result.subsets == {"coding": 0.5, "math": 0.5, "writing": 0.5}
-    assert len(judge.calls) == 8
+    assert len(judge.calls) == 16
     model_first, baseline_first = judge.calls[0], judge.calls[1]
-    assert model_first == baseline_first[::-1]  # the same two conversations, swapped
-    assert all(len(r["answers"]) == 2 and len(r["baseline_answers"]) == 2 for r in result.items)
+    assert model_first == baseline_first[::-1]  # the same two answers, swapped
+    assert [r["turn"] for r in result.items] == [1, 2] * 4
+
+
+class RecordingJudge:
+    def __init__(self):
+        self.questions = []
+
+    def compare(self, question, answer_a, answer_b):
+        self.questions.append((question, answer_a))
+        return "tie"
+
+
+def test_mt_bench_judges_each_turn_and_gives_math_its_reference(tiny_bundle, assets):
+    """FastChat's per-turn grading: turn 1 shows only the first question and first answers; turn 2 shows both
+    questions and each side's two answers. The math question's reference (144, then 48) reaches the judge for
+    that turn; writing questions get none (FastChat's NEED_REF_CATS = math, reasoning, coding)."""
+    judge = RecordingJudge()
+    adapter = MTBench(MTBenchConfig(data=str(assets / "benchmarks" / "mt_bench.jsonl"), baseline="random:tiny",
+                                    max_new_tokens=4), judge=judge)
+    result = adapter.evaluate(EvalContext(tiny_bundle, batch_size=4), adapter.load())
+    math_rows = [r for r in result.items if r["category"] == "math"]
+    assert [r["reference_given"] for r in math_rows] == [True, True]
+    by_turn = {r["turn"]: judge.questions[2 * result.items.index(r)] for r in math_rows}
+    assert by_turn[1][0].endswith("[Reference answer to turn 1]\n144") and "Turn 2" not in by_turn[1][0]
+    assert by_turn[2][0].startswith("Turn 1: What is 12 times 12?\n\nTurn 2: And divided by 3?")
+    assert by_turn[2][0].endswith("[Reference answer to turn 2]\n48")
+    assert by_turn[2][1].startswith("Turn 1 answer: ") and "Turn 2 answer: " in by_turn[2][1]
+    assert not any("Reference answer" in q for (q, _), r in zip(judge.questions[::2], result.items, strict=True)
+                   if r["category"] == "writing")
+
+
+def test_mt_bench_base_baseline_fails_before_generating(tiny_bundle, assets, monkeypatch):
+    """baseline=base on a model without adapters: the ConfigError comes before any answer is generated."""
+    import gemkit.builtin.benchmarks.mt_bench as mt_bench
+    from gemkit.errors import ConfigError
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated before checking the baseline")
+
+    monkeypatch.setattr(mt_bench, "answer_turns", no_generation)
+    adapter = MTBench(MTBenchConfig(data=str(assets / "benchmarks" / "mt_bench.jsonl"), baseline="base"),
+                      judge=RecordingJudge())
+    with pytest.raises(ConfigError, match="baseline=base needs a LoRA checkpoint"):
+        adapter.evaluate(EvalContext(tiny_bundle, batch_size=4), adapter.load())
 
 
 def test_win_rates_by_hand():
@@ -126,3 +171,16 @@ def test_win_rates_by_hand():
 
     assert both_orders(Prefers("mine"), "q", "mine", "base")[0] == "win"
     assert both_orders(Prefers("base"), "q", "mine", "base")[0] == "loss"
+
+
+def test_math_reads_the_original_release_directory(assets):
+    """MATH as released (test/<subject>/<n>.json, problem/level/type/solution, no answer field): the same
+    problems, golds (last \\boxed{} of the solution) and subjects as the MATH-500-style JSONL fixture."""
+    from gemkit.builtin.benchmarks.math import Math, MathConfig
+
+    def key(items):
+        return sorted((it["problem"], it["gold"], it["subset"]) for it in items)
+
+    release = Math(MathConfig(data=str(assets / "benchmarks" / "MATH"))).load()
+    jsonl = Math(MathConfig(data=str(assets / "benchmarks" / "math.jsonl"))).load()
+    assert len(release) == 4 and key(release) == key(jsonl)

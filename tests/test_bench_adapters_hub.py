@@ -106,8 +106,8 @@ SCHEMA = {
                        ["question", "best_answer", "correct_answers", "incorrect_answers"], {"parts": ["gen"]}),
     "rewardbench": ("rewardbench.jsonl", "data", ["prompt", "chosen", "rejected", "subset", "id"], {}),
     "rewardbench2": ("rewardbench2.jsonl", "data", ["id", "prompt", "chosen", "rejected", "subset"], {}),
-    "ultrafeedback": ("ultrafeedback.jsonl", "data",
-                      ["prompt", "prompt_id", "chosen", "rejected", "score_chosen", "score_rejected"], {}),
+    # prompt, prompt_id and the ratings are optional (copies without them load; see test_bench_adapters_preference)
+    "ultrafeedback": ("ultrafeedback.jsonl", "data", ["chosen", "rejected"], {}),
     "pku-saferlhf": ("pku_saferlhf.jsonl", "data", ["prompt", "response_0", "response_1", "better_response_id",
                                                      "safer_response_id"], {}),
     "hh-rlhf": ("hh_rlhf.jsonl", "data", ["chosen", "rejected"], {}),

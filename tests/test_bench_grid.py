@@ -11,7 +11,7 @@ from gemkit.runner.bench import BenchConfig, load_cells, run_bench
 def _config(out, **overrides):
     base = dict(methods=["sega", "dpo"], model="random:tiny", steps=1, batch_size=2, lora_r=4, limit=3, out=str(out),
                 benchmark_options={"arithmetic": {"max_new_tokens": 6}},
-                method_options={"sega": {"k": 2, "max_new_tokens": 6}}, device="cpu")
+                method_options={"sega": {"k": 2, "max_new_tokens": 6}}, device="cpu", include_sft=False)
     base.update(overrides)
     return BenchConfig(**base)
 

@@ -17,7 +17,7 @@ def _run(tmp_path):
 
 def test_report_command_writes_formats_and_prints_table(tmp_path, capsys):
     run = _run(tmp_path)
-    assert main(["report", str(run), "--out", str(tmp_path / "rep"), "--formats", "md,tex"]) == 0
+    assert main(["report", str(run), "--out", str(tmp_path / "rep"), "--formats", "md,tex", "--baseline", "dpo"]) == 0
     printed = capsys.readouterr().out
     # 6 discordant items, all for sega: McNemar p = 2 · (1/2)⁶ = 0.031 < 0.05, one test so Holm keeps it
     assert "| GEM (SEGA) | **90.0†** |" in printed and "| DPO | <u>60.0</u> |" in printed

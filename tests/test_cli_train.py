@@ -43,7 +43,7 @@ def test_sega_logs_its_metrics_and_takes_scorer_options(tmp_path):
     out = tmp_path / "sega"
     code = main(["train", "--method", "sega", "--train", "builtin:arithmetic?n=4", "--out", str(out), "--steps", "1",
                  "--batch-size", "1", "--scorer", "entropy", "--set", "k=2", "--set", "max_new_tokens=4",
-                 "--set", 'scorer_options={"lam": 0.5, "span": "last:2"}', *BASE])
+                 "--set", "scorer.lam=0.5", "--set", "scorer.span=last:2", *BASE])
     assert code == 0
     (row,) = read_log(out)
     for key in ("loss", "score_mean", "h_final_mean", "fork_entropy_mean", "response_length", "frac_finished",
@@ -51,7 +51,8 @@ def test_sega_logs_its_metrics_and_takes_scorer_options(tmp_path):
         assert key in row, key
     assert row["response_length"] <= 4
     objective = json.loads((out / "config.json").read_text())["objective"]
-    assert objective["k"] == 2 and objective["scorer_options"] == {"lam": 0.5, "span": "last:2"}
+    assert objective["k"] == 2 and objective["scorer"]["name"] == "entropy"
+    assert objective["scorer"]["options"]["lam"] == 0.5 and objective["scorer"]["options"]["span"] == "last:2"
     assert (out / "checkpoint" / "gemkit.json").is_file()
 
 
@@ -61,7 +62,7 @@ def test_yaml_file_is_overridden_by_flags(tmp_path):
     path.write_text("# gemkit train -c run.yaml\nmethod: sega\nmax_steps: 5\nlr: 0.01\nobjective:\n  k: 3\n")
     args = build_parser().parse_args(["train", "-c", str(path), "--steps", "1", "--out", str(tmp_path / "o")])
     config, source, _ = resolve_config(args)
-    assert (config.max_steps, config.lr, config.objective["k"], source) == (1, 0.01, 3, "builtin:arithmetic")
+    assert (config.max_steps, config.lr, config.objective.k, source) == (1, 0.01, 3, "builtin:arithmetic")
 
 
 def test_every_registered_objective_resolves_with_its_defaults(tmp_path):

@@ -103,3 +103,54 @@ def test_save_builtin_round_trips_through_the_reader(tmp_path):
         (p.id, p.prompt, p.chosen, p.answer) for p in builtin_train_pairs(12, 4)]
     heldout = save_builtin(tmp_path / "heldout.jsonl", n=3, seed=1, split="heldout")
     assert heldout.read_text().count("\n") == 3 and '"question"' in heldout.read_text()
+
+
+# Level 1 (one step), solved independently from the question text, like SOLVERS above.
+ONE_STEP_SOLVERS = [
+    (r"has (\d+) \w+ and finds (\d+) more", lambda a, b: a + b),
+    (r"has (\d+) \w+ and gives away (\d+)\.", lambda a, b: a - b),
+    (r"buys (\d+) packs of \w+ with (\d+) in each pack\. How many", lambda p, e: p * e),
+    (r"shares (\d+) \w+ equally among (\d+) friends\. How many", lambda t, f: t / f),
+]
+
+
+def test_level_one_is_one_correct_step_and_rejected_is_a_near_miss_of_it():
+    """Chosen is the single right step; rejected is the same step off by δ ∈ {−10, −2, −1, +1, +2, +10},
+    the wrong value repeated on the final line (the rule of gemkit.data.arithmetic, fixed before
+    measuring). E.g. "6 × 7 = 42" against "6 × 7 = 44" (δ = +2)."""
+    pairs = builtin_train_pairs(300, seed=5, level=1)
+    assert {p.metadata["template"] for p in pairs} == {"find", "give", "pack", "share"}
+    assert {p.metadata["steps"] for p in pairs} == {1} and pairs[0].id == "arith1-train-0000"
+    deltas = set()
+    for pair in pairs:
+        (found, solver), = [(re.search(p, pair.prompt), f) for p, f in ONE_STEP_SOLVERS if re.search(p, pair.prompt)]
+        gold = Fraction(solver(*(Fraction(g) for g in found.groups())))
+        assert gold.denominator == 1 and str(gold) == pair.answer
+        assert wrong_steps(pair.chosen) == 0 and extract_final_answer(pair.chosen) == pair.answer
+        assert wrong_steps(pair.rejected) == 1 and len(pair.rejected.splitlines()) == 2
+        step_value = STEP.search(pair.rejected.splitlines()[0]).group(4)
+        assert extract_final_answer(pair.rejected) == step_value  # the chain stays consistent
+        deltas.add(int(step_value) - int(pair.answer))
+    assert deltas == {-10, -2, -1, 1, 2, 10}
+
+
+def test_levels_are_separate_sets_and_level_two_is_unchanged():
+    level1 = builtin_heldout(150, level=1)
+    assert len({item["question"] for item in level1}) == 150
+    assert not {item["question"] for item in level1} & {p.prompt for p in builtin_train_pairs(400, level=1)}
+    # the default level is the multi-step set gemkit always had, item for item
+    assert builtin_heldout(5) == builtin_heldout(5, level=2) and builtin_heldout(5)[0]["id"] == "arith-heldout-0000"
+
+
+@pytest.mark.parametrize("source, message", [
+    ("builtin:arithmetic?level=3", "level must be one of [1, 2]"),
+    ("builtin:arithmetic?level=one", "level must be an integer"),
+    ("builtin:arithmetic?levle=1", "unknown parameter(s) ['levle']"),
+])
+def test_bad_level_is_a_clear_error(source, message):
+    from gemkit.data.readers import load_pairs
+    from gemkit.errors import DataError
+
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_pairs(source)
+    assert [p.id for p in load_pairs("builtin:arithmetic?level=1&n=2")] == ["arith1-train-0000", "arith1-train-0001"]

@@ -51,8 +51,8 @@ def server():
 
 
 def test_http_judge_in_mt_bench_never_writes_the_key(server, tiny_bundle, assets, tmp_path, monkeypatch):
-    """mt-bench with the openai judge: 4 questions × 2 orders = 8 comparisons; identical requests are sent once
-    (random:tiny answers as its own baseline, so both orders can coincide), so 4..8 distinct requests, each with
+    """mt-bench with the openai judge: 4 questions × 2 turns × 2 orders = 16 comparisons; identical requests are
+    sent once (random:tiny answers as its own baseline, so both orders can coincide), so 8..16 distinct requests, each with
     the key in the header only; a re-run is served from the cache (0 new requests); no written file has the key."""
     from gemkit.evaluation import evaluate
 
@@ -62,10 +62,10 @@ def test_http_judge_in_mt_bench_never_writes_the_key(server, tiny_bundle, assets
                                                      "key_env": "GEMKIT_TEST_JUDGE_KEY", "backoff_s": 0.0}}
     result = evaluate("mt-bench", tiny_bundle, options=options, out_dir=tmp_path)
     sent = len(FakeAPI.seen)
-    assert 4 <= sent <= 8 and sent == len({json.dumps(r["body"], sort_keys=True) for r in FakeAPI.seen})
+    assert 8 <= sent <= 16 and sent == len({json.dumps(r["body"], sort_keys=True) for r in FakeAPI.seen})
     assert all(r["auth"] == f"Bearer {SECRET}" and r["path"] == "/v1/chat/completions" for r in FakeAPI.seen)
     assert all(r["body"]["model"] == "judge-x" and r["body"]["temperature"] == 0.0 for r in FakeAPI.seen)
-    assert result.counts["win"] + result.counts["loss"] + result.counts["tie"] == 4
+    assert result.counts["win"] + result.counts["loss"] + result.counts["tie"] == 8
     evaluate("mt-bench", tiny_bundle, options=options, out_dir=tmp_path)
     assert len(FakeAPI.seen) == sent  # cached
     written = [p for p in tmp_path.rglob("*") if p.is_file()]

@@ -1,50 +1,18 @@
-"""Preference scoring: section weighting by hand, tie rules, best-of-N credit, bucketing invariance,
+"""Preference scoring: tie rules, bucketing invariance,
 reference handling, classifier (reward-model) mode."""
 import math
 
 import pytest
 
-from gemkit.builtin.benchmarks.rewardbench import EXAMPLE_COUNTS, best_of_n_credit, section_scores
 from gemkit.data.arithmetic import builtin_heldout_pairs
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.preference import PreferenceScoring, pair_credit, scoring_conventions, sequence_rewards
 
 
-def test_rewardbench_sections_reproduce_a_hand_computed_example():
-    """Reasoning with math-prm 0.5, hep-python 1.0, hep-go 0.0 (weights 984, 164, 164):
-        (0.5·984 + 1.0·164 + 0.0·164) / (984 + 164 + 164) = 656 / 1312 = 0.5
-    Chat with alpacaeval-easy 1.0 (100) and mt-bench-easy 0.0 (28): 100 / 128 = 0.78125.
-    Safety with xstest-should-refuse 0.5 (154) and donotanswer 1.0 (136): (77 + 136) / 290 = 0.734482...
-    An unweighted mean would give 0.5, 0.5 and 0.75 — the weights matter."""
-    subsets = {"math-prm": 0.5, "hep-python": 1.0, "hep-go": 0.0, "alpacaeval-easy": 1.0, "mt-bench-easy": 0.0,
-               "xstest-should-refuse": 0.5, "donotanswer": 1.0}
-    sections = section_scores(subsets)
-    assert sections["reasoning"] == pytest.approx(0.5)
-    assert sections["chat"] == pytest.approx(100 / 128)
-    assert sections["safety"] == pytest.approx(213 / 290)
-    assert "chat_hard" not in sections
-    assert EXAMPLE_COUNTS["math-prm"] == 6 * 164  # math up-weighted to equal the six code subsets
-
-
-def test_math_prm_balances_code():
-    """All code right (1.0), math wrong (0.0): reasoning = 984 / (984 + 984) = 0.5 exactly."""
-    code = {f"hep-{lang}": 1.0 for lang in ("cpp", "go", "java", "js", "python", "rust")}
-    assert section_scores({**code, "math-prm": 0.0})["reasoning"] == pytest.approx(0.5)
-
-
 def test_tie_rules():
     assert pair_credit(1.0, 0.5, "wrong") == 1.0 and pair_credit(0.5, 1.0, "half") == 0.0
     assert pair_credit(0.5, 0.5, "wrong") == 0.0 and pair_credit(0.5, 0.5, "half") == 0.5
-
-
-def test_best_of_n_fractional_ties():
-    """Chosen 2.0 vs rejected [2.0, 1.0, 2.0]: three completions share the top, one is correct -> 1/3
-    (fractional) or 0 (wrong). A strict top gets 1; a rejected top gets 0."""
-    assert best_of_n_credit([2.0], [2.0, 1.0, 2.0], "fractional") == pytest.approx(1 / 3)
-    assert best_of_n_credit([2.0], [2.0, 1.0, 2.0], "wrong") == 0.0
-    assert best_of_n_credit([3.0], [2.0, 1.0, 0.0], "wrong") == 1.0
-    assert best_of_n_credit([1.0], [2.0, 1.0, 0.0], "fractional") == 0.0
 
 
 def test_bucketed_scores_equal_one_by_one_scores(tiny_bundle):

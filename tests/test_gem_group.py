@@ -12,7 +12,7 @@ from gemkit.builtin.sega import Sega, SegaConfig
 from gemkit.builtin.sft import SFT, SFTConfig
 from gemkit.data.encoding import EncodedSequence, collate, encode_prompt, encode_sequence
 from gemkit.data.records import PreferencePair
-from gemkit.gem.group import COT_SYSTEM_PROMPT, score_groups
+from gemkit.gem.group import COT_SYSTEM_PROMPT
 from gemkit.generation import Generation, SamplingConfig
 from gemkit.logprobs import response_logprobs
 from gemkit.models import LoraSpec
@@ -72,9 +72,9 @@ def test_padding_invariance(monkeypatch, tokenizer):
     bundle = make_tiny()
     ctx, scorer = context(bundle), EntropyScorer(EntropyConfig())
     fix_generation(monkeypatch, tokenizer, [SHORT], [True])
-    alone = score_groups(ctx, [PROMPT], k=1, sampling=SAMPLING, scorer=scorer, mapping=IDENTITY)
+    alone = ctx.score_groups([PROMPT], k=1, sampling=SAMPLING, scorer=scorer, mapping=IDENTITY)
     fix_generation(monkeypatch, tokenizer, [LONGER, SHORT, LONG], [True, True, False])
-    batched = score_groups(ctx, [PROMPT], k=3, sampling=SAMPLING, scorer=scorer, mapping=IDENTITY)
+    batched = ctx.score_groups([PROMPT], k=3, sampling=SAMPLING, scorer=scorer, mapping=IDENTITY)
     n = int(alone.inputs.response_mask[0].sum())
     assert int(batched.inputs.response_mask[1].sum()) == n
     assert torch.allclose(alone.inputs.token_entropies[0, :n], batched.inputs.token_entropies[1, :n], atol=1e-5)
@@ -91,7 +91,7 @@ def test_one_pass_entropies_equal_a_separate_plain_forward(monkeypatch, tokenize
     bundle.model.train()
     responses, finished = [SHORT, LONG], [True, False]
     prompt_ids, ids = fix_generation(monkeypatch, tokenizer, responses, finished)
-    group = score_groups(context(bundle), [PROMPT], k=2, sampling=SAMPLING, scorer=EntropyScorer(EntropyConfig()),
+    group = context(bundle).score_groups([PROMPT], k=2, sampling=SAMPLING, scorer=EntropyScorer(EntropyConfig()),
                          mapping=IDENTITY)
     assert bundle.model.training and group.policy.token_logps.requires_grad
     for row, (response, eos) in enumerate(zip(ids, finished, strict=True)):
@@ -169,7 +169,27 @@ def test_prompts_cut_to_fit_a_sampled_group_are_counted_in_the_step_context(monk
     ctx = StepContext(bundle.model, bundle.tokenizer,
                       TrainConfig(model="random:tiny", max_length=len(prompt_ids) + 3), torch.device("cpu"))
     assert min(len(r) for r in ids) + 1 > 3
-    group = score_groups(ctx, [PROMPT], k=2, sampling=SAMPLING, scorer=FixedScorer([1.0, 0.0]), mapping=IDENTITY)
+    group = ctx.score_groups([PROMPT], k=2, sampling=SAMPLING, scorer=FixedScorer([1.0, 0.0]), mapping=IDENTITY)
     assert group.truncated == 2 and ctx.truncated_sequences == 2
-    score_groups(ctx, [PROMPT], k=2, sampling=SAMPLING, scorer=FixedScorer([1.0, 0.0]), mapping=IDENTITY)
+    ctx.score_groups([PROMPT], k=2, sampling=SAMPLING, scorer=FixedScorer([1.0, 0.0]), mapping=IDENTITY)
     assert ctx.truncated_sequences == 4
+
+
+def test_sega_logs_scorer_diagnostics_when_the_prompt_has_a_gold_answer(monkeypatch, tokenizer):
+    """Gold 42; candidates SHORT (Final Answer: 42, right), '…Final Answer: 41' (wrong), LONG (42, right),
+    '42' (no marker, wrong): correct = [1, 0, 1, 0]. Scores [1.0, 0.5, 0.6, 0.9]: right {1.0, 0.6} vs
+    wrong {0.5, 0.9} → 1.0 beats both, 0.6 beats 0.5 → U = 3 of 4 pairs (AUROC 3/4, one mixed prompt);
+    best-of-k: the top (1.0) is right → 1; mean correctness 2/4; oracle 1. Without a gold answer no diag/*
+    key is logged.
+    Checked: ranking the candidates by −score (AUROC 1/4, best-of-k 0) fails."""
+    bundle = make_tiny()
+    responses = [SHORT, "6 × 7 = 41.\nFinal Answer: 41", LONG, "42"]
+    fix_generation(monkeypatch, tokenizer, responses, [True] * 4)
+    objective = Sega(SegaConfig(k=4))
+    objective.scorer = FixedScorer([1.0, 0.5, 0.6, 0.9])
+    out = objective.compute_loss(context(bundle), [PreferencePair(PROMPT, "", "", answer="42")])
+    assert {k: v for k, v in out.metrics.items() if k.startswith("diag/")} == pytest.approx(
+        {"diag/correct_mean": 0.5, "diag/best_of_k_by_score": 1.0, "diag/oracle": 1.0, "diag/auroc_wins": 3.0,
+         "diag/auroc_pairs": 4.0, "diag/auroc_within_sum": 0.75, "diag/mixed_prompts": 1.0})
+    out = objective.compute_loss(context(bundle), [PreferencePair(PROMPT, "", "")])
+    assert not any(k.startswith("diag/") for k in out.metrics)

@@ -106,7 +106,7 @@ def test_bad_span_options_are_rejected_with_the_choices():
 def test_softmax_temperature_and_rank_ties():
     """softmax([0, 2 ln 3] / τ=2) = softmax([0, ln 3]) = (¼, ¾). Ranks of [2, 2, 5]: ties share rank ½,
     5 has rank 2; centred (r − 1)/2 → [−¼, −¼, ½]."""
-    soft = SoftmaxMapping(SoftmaxConfig(temperature=2.0))(torch.tensor([[0.0, 2 * math.log(3.0)]]))
+    soft = SoftmaxMapping(SoftmaxConfig(tau=2.0))(torch.tensor([[0.0, 2 * math.log(3.0)]]))
     assert torch.allclose(soft, torch.tensor([[0.25, 0.75]]))
     ranks = RankMapping(NoOptions())(torch.tensor([[2.0, 2.0, 5.0]]))
     assert torch.allclose(ranks, torch.tensor([[-0.25, -0.25, 0.5]]))

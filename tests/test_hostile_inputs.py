@@ -209,11 +209,16 @@ BAD_FILES = [("malformed.jsonl", "line 3: malformed JSON"), ("empty.jsonl", "the
 @pytest.mark.parametrize("name, message", BAD_FILES)
 def test_bad_data_exits_2_with_one_line_and_writes_nothing(assets, tmp_path, capsys, command, name, message):
     """``gemkit train|bench|eval`` on a bad file: exit 2, one ``Error: FILE, line N: ...`` line on
-    stderr, and the output directory is never created."""
+    stderr, and the output directory is never created. Except an identical pair under ``eval``: an
+    evaluation skips and counts it (issue #17) and scores the rest."""
     from gemkit.cli import main
 
     path = assets / "data" / "bad" / name
     out = tmp_path / "out"
+    if (command, name) == ("eval", "identical.jsonl"):
+        assert main([*COMMANDS[command], str(path), "--out", str(out)]) == 0
+        assert json.loads((out / "metrics.json").read_text())["counts"]["excluded_identical"] == 1
+        return
     assert main([*COMMANDS[command], str(path), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"Error: {path}") and message in err and "\n" not in err

@@ -64,7 +64,7 @@ def test_gae_by_hand():
     rewards = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     values = torch.tensor([[0.5, 0.4, 0.2], [0.5, 0.4, 9.0]])
     mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
-    adv, ret = generalised_advantages(rewards, values, mask, gamma=0.9, lam=0.5)
+    adv, ret = generalised_advantages(rewards, values, mask, gamma=0.9, gae_lambda=0.5)
     assert adv[0].tolist() == pytest.approx([-0.077, 0.14, 0.8], abs=1e-6)
     assert ret[0].tolist() == pytest.approx([0.423, 0.54, 1.0], abs=1e-6)
     # Row 2: δ_1 = 1 − 0.4 = 0.6 (no value past the end); δ_0 = 0.9·0.4 − 0.5 = −0.14; Â_0 = −0.14 + 0.45·0.6 = 0.13.

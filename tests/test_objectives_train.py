@@ -53,7 +53,7 @@ def test_objective_trains_five_steps_and_reloads(tmp_path, method, options):
 
 def test_reward_model_checkpoint_restores_the_trained_score_head(tmp_path):
     """Under LoRA the ``score`` head is trained too; the reloaded rewards equal the in-memory model's."""
-    from gemkit.builtin.reward_model import sequence_rewards
+    from gemkit.logprobs import classifier_rewards as sequence_rewards
 
     cfg = config(tmp_path, "rm", {"center_coef": 0.01})
     bundle = load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", task="reward", seed=0), lora=cfg.lora)
@@ -77,7 +77,7 @@ def test_full_finetune_rm_loads_with_plain_transformers(tmp_path):
     the pad id that last-token pooling needs, and the trained in-memory model's rewards (within 1e-5)."""
     from transformers import AutoModelForSequenceClassification
 
-    from gemkit.builtin.reward_model import sequence_rewards
+    from gemkit.logprobs import classifier_rewards as sequence_rewards
 
     cfg = config(tmp_path, "rm", {}, max_steps=2, lora=LoraSpec(r=0))
     bundle = load_model(ModelSpec(name="random:tiny", device="cpu", dtype="float32", task="reward", seed=0))

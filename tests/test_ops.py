@@ -3,7 +3,8 @@ import math
 
 import torch
 
-from gemkit.ops import group_centre, logprobs_and_entropies, masked_mean, token_entropies
+from gemkit.gem.advantages import group_advantages
+from gemkit.ops import logprobs_and_entropies, masked_mean, token_entropies
 
 
 def test_entropy_of_uniform_is_log_v():
@@ -33,14 +34,17 @@ def test_masked_mean_ignores_masked_and_empty_rows():
     assert masked_mean(values, mask).tolist() == [2.0, 0.0]
 
 
-def test_group_centre_paper_form_and_std_form():
-    """r = [1, 2, 3, 6]: mean 3 → A = [−2, −1, 0, 3]; unbiased std = √(14/3) ≈ 2.1602."""
+def test_group_advantages_paper_form_and_std_form():
+    """r = [1, 2, 3, 6], all kept: mean 3 → A = [−2, −1, 0, 3]; unbiased std = √(14/3) ≈ 2.1602."""
     rewards = torch.tensor([[1.0, 2.0, 3.0, 6.0]])
-    assert group_centre(rewards).tolist() == [[-2.0, -1.0, 0.0, 3.0]]
+    keep = torch.ones_like(rewards)
+    assert group_advantages(rewards, keep, scale_by_std=False).tolist() == [[-2.0, -1.0, 0.0, 3.0]]
     std = math.sqrt(14 / 3)
-    scaled = group_centre(rewards, scale_by_std=True, eps=1e-6)
+    scaled = group_advantages(rewards, keep, scale_by_std=True, eps=1e-6)
     assert torch.allclose(scaled, torch.tensor([[-2.0, -1.0, 0.0, 3.0]]) / (std + 1e-6))
 
 
-def test_group_centre_equal_rewards_give_zero():
-    assert group_centre(torch.full((2, 4), 0.7), scale_by_std=True).abs().max().item() == 0.0
+def test_group_advantages_equal_rewards_give_zero():
+    """Equal rewards: centred values are 0 and the std (0) is not divided by."""
+    rewards = torch.full((2, 4), 0.7)
+    assert group_advantages(rewards, torch.ones_like(rewards), scale_by_std=True).abs().max().item() == 0.0

@@ -40,7 +40,7 @@ def test_sega_trains_with_selfcertainty_on_the_tiny_model(tmp_path):
     assert main(["train", "--method", "sega", "--scorer", "selfcertainty", "--model", "random:tiny",
                  "--steps", "2", "--batch-size", "1", "--set", "k=2", "--set", "max_new_tokens=6",
                  "--device", "cpu", "--lora-r", "2", "--quiet", "--out", str(out)]) == 0
-    assert json.loads((out / "config.json").read_text())["objective"]["scorer"] == "selfcertainty"
+    assert json.loads((out / "config.json").read_text())["objective"]["scorer"]["name"] == "selfcertainty"
     log = list(read_jsonl(out / "train_log.jsonl"))
     assert [row["step"] for row in log] == [1, 2]
     # KL(U || p_t) >= 0, so the mean score is positive for a non-uniform random model; an empty

@@ -8,8 +8,11 @@ from gemkit.report.stats import (
     bootstrap_ci,
     holm,
     mcnemar_exact,
+    mde_mcnemar,
+    mde_paired_mean,
     mean_std,
     paired_bootstrap_ci,
+    paired_mde,
     paired_p_value,
     paired_test_name,
     sign_flip_test,
@@ -78,3 +81,45 @@ def test_paired_bootstrap_removes_shared_item_difficulty():
     a = np.linspace(0.1, 1.0, 50)
     low, high = paired_bootstrap_ci(a, a - 0.1)
     assert low == pytest.approx(0.1) and high == pytest.approx(0.1)
+
+
+def test_mde_mcnemar_by_hand_and_its_equation():
+    """At power ½ (z_{1−β} = 0) the equation n·δ² = (z_{1−α/2}·√ψ)² gives δ = 1.95996 · √0.25 / √100
+    = 0.0980 for n = 100, ψ = 0.25. At power 0.8 (z = 0.84162), n = 150, ψ = 0.2: by hand
+    δ = 0.1015 gives 150 · 0.1015² = 1.545 and (1.95996 · 0.44721 + 0.84162 · √(0.2 − 0.0103))² =
+    (0.87652 + 0.36657)² = 1.545. Four times the items halve δ (nearly: √(ψ − δ²) grows a little)."""
+    assert mde_mcnemar(100, 0.25, power=0.5) == pytest.approx(0.0980, abs=1e-4)
+    assert mde_mcnemar(150, 0.2) == pytest.approx(0.1015, abs=2e-4)
+    assert mde_mcnemar(600, 0.2) == pytest.approx(0.1015 / 2, rel=0.05)
+    assert mde_mcnemar(150, 0.2, alpha=0.025) > mde_mcnemar(150, 0.2)  # Holm's stricter level needs more
+    assert math.isnan(mde_mcnemar(150, 0.0))
+    assert mde_mcnemar(3, 0.01) == pytest.approx(0.1)  # not even δ = √ψ is detectable: capped there
+
+
+def test_mde_mcnemar_is_detected_with_80_percent_power_in_simulation():
+    """Simulate n = 200 paired items with discordance ψ = 0.2 and the true difference δ = MDE:
+    P(a right, b wrong) = (ψ + δ)/2, P(a wrong, b right) = (ψ − δ)/2. The exact McNemar test at
+    α = 0.05 should reject in about 80% of 600 runs (a bit fewer: the exact test is conservative).
+    Checked: with the z_{1−β} term's sign flipped the MDE shrinks to 0.041 and the power to 20%,
+    and this test fails."""
+    n, psi = 200, 0.2
+    delta = mde_mcnemar(n, psi)
+    rng = np.random.default_rng(0)
+    rejected = 0
+    for _ in range(600):
+        kind = rng.choice(3, size=n, p=[(psi + delta) / 2, (psi - delta) / 2, 1 - psi])
+        a, b = (kind == 0).astype(float), (kind == 1).astype(float)
+        rejected += mcnemar_exact(a, b) < 0.05
+    assert 0.7 < rejected / 600 < 0.88
+
+
+def test_paired_mde_picks_the_binary_or_the_continuous_formula():
+    """0/1 items: 20 of 100 differ, so ψ̂ = 0.2 → mde_mcnemar(100, 0.2). Continuous: dᵢ = ±0.1
+    alternating, s_d = 0.1 · √(100/99) = 0.10050, δ = (1.95996 + 0.84162) · 0.10050 / √100 = 0.02816."""
+    a = [1.0] * 15 + [0.0] * 5 + [1.0] * 80
+    b = [0.0] * 15 + [1.0] * 5 + [1.0] * 80
+    assert paired_mde(a, b) == pytest.approx(mde_mcnemar(100, 0.2))
+    x = np.full(100, 0.5)
+    y = x + np.tile([0.1, -0.1], 50)
+    assert paired_mde(x, y) == pytest.approx(0.02816, abs=1e-5)
+    assert mde_paired_mean(100, 0.1005) == pytest.approx(0.02816, abs=1e-4)

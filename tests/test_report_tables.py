@@ -84,3 +84,17 @@ def test_csv_and_json_keep_raw_fractions_and_failures():
 
 def test_latex_escape():
     assert latex_escape("a_b & 50% #1 {x} ~ ^") == r"a\_b \& 50\% \#1 \{x\} \textasciitilde{} \textasciicircum{}"
+
+
+def test_throughput_cells_average_tokens_and_mfu_and_take_the_peak_memory():
+    """Rows: tokens/s 100 and 300 → mean 200; mfu 0.01 and 0.03 → mean 0.02 → "2.00" %; peak memory
+    1.5 then 2.25 GB → max "2.25". The skipped-batch row (no metrics) and a NaN mfu are left out,
+    so a mean that wrongly counted them (as 0) would print 133 / 1.33."""
+    from gemkit.report.tables import throughput_cells
+
+    log = [{"step": 1, "tokens_per_s": 100.0, "mfu": 0.01, "peak_memory_gb": 1.5},
+           {"step": 2, "skipped_batches": 1},
+           {"step": 3, "tokens_per_s": 300.0, "mfu": 0.03, "peak_memory_gb": 2.25},
+           {"step": 4, "mfu": float("nan")}]
+    assert throughput_cells(log) == ("200", "2.00", "2.25")
+    assert throughput_cells([{"step": 1, "loss": 0.5}]) == ("–", "–", "–")

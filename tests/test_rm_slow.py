@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from gemkit.builtin.reward_model import sequence_rewards
 from gemkit.data.arithmetic import builtin_heldout_pairs, builtin_train_pairs
+from gemkit.logprobs import classifier_rewards as sequence_rewards
 from gemkit.models import LoraSpec, ModelSpec, load_model
 from gemkit.train import TrainConfig, train
 from gemkit.train.objective import StepContext

@@ -74,7 +74,7 @@ def test_names_and_options_are_checked_before_any_model_loads():
 def test_cell_ids_are_content_hashes():
     """Same inputs, same ids; another seed, lr or data fingerprint, another id; the base cell does not
     depend on the training data, so every method and data set shares it."""
-    config = BenchConfig(methods=["dpo"], seeds=[1, 2])
+    config = BenchConfig(methods=["dpo"], seeds=[1, 2], include_sft=False)
     ids = [c.cell_id for c in plan_cells(config, "data-a")]
     assert ids == [c.cell_id for c in plan_cells(config, "data-a")]
     assert ids[0].startswith("base-") and ids[1].startswith("dpo-s64-seed1-") and len(set(ids)) == 3
@@ -100,11 +100,12 @@ def test_the_runner_reads_what_each_objective_and_benchmark_declares(monkeypatch
     monkeypatch.setattr(DPO, "bench_batch_size", 3, raising=False)
     monkeypatch.setattr(DPO, "bench_options", {"beta": 0.3}, raising=False)
     monkeypatch.setattr(DPO, "scorer_option", "judge_scorer", raising=False)
-    config = BenchConfig(methods=["sega", "dpo"], benchmarks=["mt-bench"], scorer="entropy", include_base=False)
+    config = BenchConfig(methods=["sega", "dpo"], benchmarks=["mt-bench"], scorer="entropy", include_base=False,
+                         include_sft=False)
     assert config._method_options("dpo") == {"beta": 0.3, "judge_scorer": "entropy"}
     cells = {c.method: c.config for c in plan_cells(config, "data")}
     assert (cells["dpo"]["steps"], cells["dpo"]["batch_size"]) == (5, 3)
-    assert (cells["sega"]["steps"], cells["sega"]["batch_size"], cells["sega"]["options"]["max_new_tokens"]) == (12, 2, 64)
+    assert (cells["sega"]["steps"], cells["sega"]["batch_size"], cells["sega"]["options"]["max_new_tokens"]) == (12, 2, 48)
     assert "sft" in cells and cells["dpo"]["baseline_cell"]  # mt-bench compares with SFT ...
     monkeypatch.setattr(MTBench, "compares_with_sft", False)
     assert "sft" not in {c.method for c in plan_cells(config, "data")}  # ... until it no longer declares it

@@ -15,15 +15,18 @@ def _config(out, assets, **overrides):
                    shots=[4], steps=1, batch_size=2, lora_r=4, limit=2, out=str(out), device="cpu",
                    benchmark_options={"mt-bench": {"data": str(assets / "benchmarks" / "mt_bench.jsonl"),
                                                    "max_new_tokens": 3, "judge": "local",
-                                                   "judge_options": {"model": "random:tiny", "device": "cpu"}}})
+                                                   "judge_options": {"model": "random:tiny", "device": "cpu"}}},
+                   include_sft=False)  # only mt-bench's baseline asks for the SFT cell here
     options.update(overrides)
     return BenchConfig(**options)
 
 
-def test_default_grid_plans_no_sft_cell():
-    """The default benchmarks (arithmetic, arithmetic-pref) compare against nothing: base, sega, dpo only."""
+def test_default_grid_plans_an_sft_row_that_no_cell_compares_against():
+    """The default grid has an SFT row (include_sft), but its benchmarks (arithmetic, arithmetic-pref)
+    compare against nothing; include_sft=False leaves base, sega, dpo."""
     cells = plan_cells(BenchConfig(), "data")
-    assert [c.method for c in cells] == ["base", "sega", "dpo"] and all(c.baseline_cell is None for c in cells)
+    assert [c.method for c in cells] == ["base", "sft", "sega", "dpo"] and all(c.baseline_cell is None for c in cells)
+    assert [c.method for c in plan_cells(BenchConfig(include_sft=False), "data")] == ["base", "sega", "dpo"]
 
 
 def test_sft_is_planned_once_per_shots_and_seed(assets):
@@ -61,8 +64,8 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
 
     - dpo's baseline answers are the SFT cell's own answers, item by item: its checkpoint was the baseline;
     - the SFT cell against itself: greedy answers are identical, so the judge sees the same pair in both
-      orders and returns the same letter twice (A,A or B,B: a tie) or tie: 0 wins, 0 losses, 2 ties,
-      win rate (0 + ½·2) / 2 = 0.5;
+      orders and returns the same letter twice (A,A or B,B: a tie) or tie, for each of the 2 × 2 judged turns:
+      0 wins, 0 losses, 4 ties, win rate (0 + ½·4) / 4 = 0.5;
     - base is shared by every (shots, seed), so it has no SFT baseline and says so (failed, never a number);
     - the report has an SFT row (50.0 %) and shows the base model's mt-bench as FAILED;
     - on two CPU workers dpo waits for the SFT cell, and every result equals the serial run's."""
@@ -76,8 +79,9 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
     assert cells["dpo"]["benchmarks"]["mt-bench"]["conventions"]["baseline"] == f"sft (cell {sft_id})"
     sft_items = read_items(out, cells["sft"], "mt-bench")
     dpo_items = read_items(out, cells["dpo"], "mt-bench")
-    assert [r["baseline_answers"] for r in dpo_items] == [r["answers"] for r in sft_items] and len(sft_items) == 2
-    assert all(r["answers"] == r["baseline_answers"] and r["outcome"] == "tie" for r in sft_items)
+    # one row per judged turn: 2 questions x 2 turns
+    assert [r["baseline_answer"] for r in dpo_items] == [r["answer"] for r in sft_items] and len(sft_items) == 4
+    assert all(r["answer"] == r["baseline_answer"] and r["outcome"] == "tie" for r in sft_items)
     sft_metrics = cells["sft"]["benchmarks"]["mt-bench"]["metrics"]
     assert sft_metrics["win_rate"] == 0.5 and sft_metrics["win_rate_strict"] == 0.0
     base = cells["base"]["benchmarks"]["mt-bench"]

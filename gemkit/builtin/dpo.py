@@ -14,10 +14,16 @@ import torch
 
 import gemkit
 from gemkit.errors import ConfigError
+from gemkit.losses.checks import preference_problems
 from gemkit.losses.dpo import DPO_LOSSES
 from gemkit.losses.metrics import preference_metrics
 from gemkit.train import LossOutput, Objective, StepContext
-from gemkit.train.reference_cache import ReferenceCache, SequenceLogps, open_reference_cache, reference_sequence_logps
+from gemkit.train.reference_cache import (
+    ReferenceCache,
+    SequenceLogps,
+    open_reference_cache,
+    reference_sequence_logps,
+)
 
 
 @dataclass
@@ -29,13 +35,9 @@ class DPOConfig:
         "help": "Directory of an on-disk reference log-prob cache (full fine-tuning without a frozen copy)."})
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = preference_problems(self.beta, self.label_smoothing)
         if self.loss not in DPO_LOSSES:
-            problems.append(f"unknown DPO loss '{self.loss}'; choose one of: {', '.join(DPO_LOSSES)}")
-        if self.beta <= 0:
-            problems.append(f"beta must be > 0, got {self.beta}")
-        if not 0 <= self.label_smoothing < 0.5:
-            problems.append(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+            problems.insert(0, f"unknown DPO loss '{self.loss}'; choose one of: {', '.join(DPO_LOSSES)}")
         if problems:
             raise ConfigError(problems)
 

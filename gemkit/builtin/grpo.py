@@ -26,15 +26,19 @@ from typing import Any
 import torch
 
 import gemkit
+from gemkit.components import ScorerSpec, resolve_component_fields, spec_field
 from gemkit.data.arithmetic import extract_final_answer
 from gemkit.errors import ConfigError
 from gemkit.gem.advantages import AdvantageRule
-from gemkit.gem.group import score_groups
-from gemkit.generation import SamplingConfig
+from gemkit.generation import SAMPLING_HELP, CandidateSampling
 from gemkit.losses.grpo import AGGREGATIONS, grpo_loss
-from gemkit.registry import registry
 from gemkit.scoring import ScoreResult, ScoringInputs
 from gemkit.train import LossOutput, Objective, StepContext
+
+
+@dataclass
+class AnswerRewardConfig:
+    """The verifiable reward has no options."""
 
 
 class AnswerReward:
@@ -44,6 +48,10 @@ class AnswerReward:
     """
 
     name = "answer"
+    Config = AnswerRewardConfig
+
+    def __init__(self, config: AnswerRewardConfig | None = None) -> None:
+        self.config = config or AnswerRewardConfig()
 
     def score(self, inputs: ScoringInputs) -> ScoreResult:
         if not inputs.answers or any(a is None for a in inputs.answers):
@@ -52,16 +60,23 @@ class AnswerReward:
         predicted = [extract_final_answer(text) for text in inputs.texts]
         # The gold answer goes through the same normalisation as the prediction (commas, "5.0" vs "5").
         gold = [extract_final_answer(f"Final Answer: {a}") or str(a).strip() for a in inputs.answers]
-        correct = [p is not None and p == g for p, g in zip(predicted, gold)]
+        correct = [p is not None and p == g for p, g in zip(predicted, gold, strict=True)]
         return ScoreResult(scores=torch.tensor(correct, dtype=torch.float32),
                            finished=torch.tensor([p is not None for p in predicted]))
 
 
+@dataclass(frozen=True)
+class RewardSpec(ScorerSpec):
+    """GRPO's reward: ``answer`` (the verifiable reward above) or any registered scorer."""
+
+    local = {"answer": AnswerReward}
+
+
 @dataclass
-class GRPOConfig:
+class GRPOConfig(CandidateSampling):
     k: int = field(default=4, metadata={"help": "Candidates sampled per prompt (the group size G)."})
-    reward: str = field(default="answer", metadata={"help": "answer (verifiable gold-answer match) or a scorer name."})
-    reward_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the scorer's Config."})
+    reward: RewardSpec = spec_field(RewardSpec, "answer", "answer (verifiable gold-answer match) or a scorer: "
+                                    "reward=NAME, reward.OPTION=VALUE.")
     beta: float = field(default=0.04, metadata={"help": "β, weight of the per-token k3 KL to the reference (0: off)."})
     kl_ratio_correction: bool = field(default=False, metadata={
         "help": "Multiply the KL term by the ratio ρ (DeepSeek-V3.2's unbiased KL gradient; TRL's default)."})
@@ -72,12 +87,11 @@ class GRPOConfig:
         "help": "How per-token losses are averaged: grpo (per-sequence mean, the paper), bnpo, dapo (TRL's "
                 "default; token means) or dr_grpo (÷ candidates × max_new_tokens)."})
     scale_by_std: bool = field(default=True, metadata={"help": "Divide the centred reward by the group std (paper)."})
-    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature."})
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass."})
-    max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per candidate."})
-    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."})
+    top_p: float = field(default=1.0, metadata=SAMPLING_HELP["top_p"])
 
     def __post_init__(self) -> None:
+        CandidateSampling.__post_init__(self)
+        resolve_component_fields(self)
         problems = []
         if self.k < 2:
             problems.append(f"a group-relative advantage needs k >= 2, got k={self.k}")
@@ -88,8 +102,6 @@ class GRPOConfig:
             problems.append(f"aggregation must be one of {', '.join(sorted(AGGREGATIONS))}, got {self.aggregation!r}")
         if problems:
             raise ConfigError(problems)
-        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                       generator=self.generator)
 
 
 class GRPO(Objective):
@@ -103,10 +115,8 @@ class GRPO(Objective):
 
     def __init__(self, config: GRPOConfig):
         super().__init__(config)
-        self.reward = AnswerReward() if config.reward == "answer" else \
-            registry("scorer").get(config.reward).build(config.reward_options)
-        self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                       top_p=config.top_p, generator=config.generator)
+        self.reward = config.reward.build()
+        self.sampling = config.sampling()
         if config.beta == 0:
             self.needs_reference = False
 
@@ -122,9 +132,9 @@ class GRPO(Objective):
 
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         cfg = self.config
-        group = score_groups(ctx, list(batch), k=cfg.k, sampling=self.sampling, scorer=self.reward,
-                             mapping=lambda scores: scores.clone(),
-                             rule=AdvantageRule(scale_by_std=cfg.scale_by_std, std_eps=1e-4))
+        group = ctx.score_groups(batch, k=cfg.k, sampling=self.sampling, scorer=self.reward,
+                                 mapping=lambda scores: scores.clone(),
+                                 rule=AdvantageRule(scale_by_std=cfg.scale_by_std, std_eps=1e-4))
         logps, mask = group.policy.token_logps, group.policy.mask
         reference = ctx.reference_logprobs(group.batch).token_logps if cfg.beta > 0 else None
         # μ = 1: the sampling policy is the current one, so π_old is π_θ detached (ρ = 1, as TRL).

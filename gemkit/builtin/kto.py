@@ -20,6 +20,7 @@ import torch
 import gemkit
 from gemkit.data.encoding import SequenceBatch
 from gemkit.errors import ConfigError
+from gemkit.losses.checks import preference_problems
 from gemkit.losses.kto import kto_loss, kto_reference_point
 from gemkit.losses.metrics import preference_metrics
 from gemkit.train import LossOutput, Objective, StepContext
@@ -35,9 +36,7 @@ class KTOConfig:
         "help": "Directory of an on-disk reference log-prob cache (full fine-tuning without a frozen copy)."})
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.beta <= 0:
-            problems.append(f"beta must be > 0, got {self.beta}")
+        problems = preference_problems(self.beta)
         if self.desirable_weight <= 0 or self.undesirable_weight <= 0:
             problems.append(f"desirable_weight and undesirable_weight must be > 0, got {self.desirable_weight} "
                             f"and {self.undesirable_weight}")

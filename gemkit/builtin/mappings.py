@@ -16,11 +16,11 @@ class NoOptions:
 
 @dataclass
 class SoftmaxConfig:
-    temperature: float = field(default=1.0, metadata={"help": "τ in r_i = softmax(S/τ)_i over the group."})
+    tau: float = field(default=1.0, metadata={"help": "τ, the temperature in r_i = softmax(S/τ)_i over the group."})
 
     def __post_init__(self) -> None:
-        if self.temperature <= 0:
-            raise ConfigError(f"softmax temperature must be > 0, got {self.temperature}")
+        if self.tau <= 0:
+            raise ConfigError(f"softmax tau must be > 0, got {self.tau}")
 
 
 class IdentityMapping:
@@ -48,7 +48,7 @@ class SoftmaxMapping:
         self.config = config
 
     def __call__(self, scores: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(scores / self.config.temperature, dim=-1)
+        return torch.softmax(scores / self.config.tau, dim=-1)
 
 
 class RankMapping:

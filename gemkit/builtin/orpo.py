@@ -11,6 +11,7 @@ from typing import Any
 
 import gemkit
 from gemkit.errors import ConfigError
+from gemkit.losses.checks import preference_problems
 from gemkit.losses.metrics import preference_metrics
 from gemkit.losses.simpo import orpo_log_odds_ratio, orpo_odds_ratio_loss
 from gemkit.train import LossOutput, Objective, StepContext
@@ -21,8 +22,9 @@ class ORPOConfig:
     beta: float = field(default=0.1, metadata={"help": "λ, the weight of the odds-ratio term (TRL calls it beta)."})
 
     def __post_init__(self) -> None:
-        if self.beta < 0:
-            raise ConfigError(f"beta must be >= 0, got {self.beta}")
+        problems = preference_problems(self.beta, zero_beta_allowed=True)
+        if problems:
+            raise ConfigError(problems)
 
 
 class ORPO(Objective):

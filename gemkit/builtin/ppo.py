@@ -21,12 +21,16 @@ from typing import Any
 import torch
 
 import gemkit
-from gemkit.builtin.reward_model import sequence_rewards
 from gemkit.data.encoding import collate, encode_sequence
 from gemkit.errors import ConfigError
-from gemkit.gem.group import score_groups
-from gemkit.generation import SamplingConfig
-from gemkit.losses.policy_gradient import clipped_surrogate, clipped_value_loss, generalised_advantages, whiten
+from gemkit.generation import SAMPLING_HELP, CandidateSampling
+from gemkit.logprobs import classifier_rewards
+from gemkit.losses.policy_gradient import (
+    clipped_surrogate,
+    clipped_value_loss,
+    generalised_advantages,
+    whiten,
+)
 from gemkit.scoring import ScoreResult, ScoringInputs
 from gemkit.train import LossOutput, Objective, StepContext
 
@@ -34,7 +38,7 @@ VALUE_HEAD_FILE = "value_head.pt"
 
 
 @dataclass
-class PPOConfig:
+class PPOConfig(CandidateSampling):
     reward_model: str = field(default="", metadata={"help": "Path of a trained `rm` checkpoint (OUT/checkpoint)."})
     k: int = field(default=2, metadata={"help": "Responses sampled per prompt."})
     kl_coef: float = field(default=0.05, metadata={"help": "β_KL of the per-token KL penalty in the reward."})
@@ -42,13 +46,11 @@ class PPOConfig:
     value_clip: float = field(default=0.2, metadata={"help": "ε of the clipped value loss."})
     value_coef: float = field(default=0.1, metadata={"help": "c_v, weight of the value loss."})
     gamma: float = field(default=1.0, metadata={"help": "Discount γ of GAE."})
-    lam: float = field(default=0.95, metadata={"help": "λ of GAE."})
-    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature."})
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass."})
-    max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per response."})
-    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."})
+    gae_lambda: float = field(default=0.95, metadata={"help": "λ of GAE (not GEM's λ, the scorer's lam)."})
+    top_p: float = field(default=1.0, metadata=SAMPLING_HELP["top_p"])
 
     def __post_init__(self) -> None:
+        CandidateSampling.__post_init__(self)
         problems = []
         if not self.reward_model:
             problems.append("rm-ppo needs reward_model: PATH of a trained `rm` checkpoint (gemkit train --method rm)")
@@ -57,12 +59,10 @@ class PPOConfig:
                             f"pass the OUT/checkpoint directory of an `rm` run")
         if self.k < 1 or self.clip <= 0 or self.value_clip <= 0:
             problems.append(f"k must be >= 1 and clip, value_clip > 0, got {self.k}, {self.clip}, {self.value_clip}")
-        if not (0 <= self.gamma <= 1 and 0 <= self.lam <= 1):
-            problems.append(f"gamma and lam must be in [0, 1], got {self.gamma} and {self.lam}")
+        if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
+            problems.append(f"gamma and gae_lambda must be in [0, 1], got {self.gamma} and {self.gae_lambda}")
         if problems:
             raise ConfigError(problems)
-        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                       generator=self.generator)
 
 
 class RewardModelScorer:
@@ -79,7 +79,7 @@ class RewardModelScorer:
         sequences = [encode_sequence(tokenizer, self.prompts[i // inputs.group_size], text, max_length=self.max_length,
                                      system=self.system) for i, text in enumerate(inputs.texts)]
         batch = collate(sequences, tokenizer.pad_token_id).to(self.bundle.device)
-        return ScoreResult(scores=sequence_rewards(self.bundle.model, batch).cpu(),
+        return ScoreResult(scores=classifier_rewards(self.bundle.model, batch).cpu(),
                            finished=torch.ones(len(sequences), dtype=torch.bool))
 
 
@@ -95,8 +95,7 @@ class PPO(Objective):
 
     def __init__(self, config: PPOConfig):
         super().__init__(config)
-        self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                       top_p=config.top_p, generator=config.generator)
+        self.sampling = config.sampling()
         self.value_head: torch.nn.Linear | None = None
         self.reward_bundle: Any = None
         self._hidden: torch.Tensor | None = None
@@ -126,7 +125,7 @@ class PPO(Objective):
         cfg = self.config
         scorer = RewardModelScorer(self.reward_bundle, [p.prompt for p in batch], ctx.config.max_length,
                                    ctx.config.system_prompt)
-        group = score_groups(ctx, list(batch), k=cfg.k, sampling=self.sampling, scorer=scorer,
+        group = ctx.score_groups(batch, k=cfg.k, sampling=self.sampling, scorer=scorer,
                              mapping=lambda scores: scores.clone(), share_prompt=False)
         hidden = self._hidden[:, :-1].detach()  # [n, w, h], aligned with token_logps
         logps, mask = group.policy.token_logps, group.policy.mask
@@ -137,7 +136,8 @@ class PPO(Objective):
         rewards = -cfg.kl_coef * kl
         rewards[torch.arange(mask.shape[0]), last] += scores
         values = self.value_head(hidden.float()).squeeze(-1) * mask
-        advantages, returns = generalised_advantages(rewards, values.detach(), mask, gamma=cfg.gamma, lam=cfg.lam)
+        advantages, returns = generalised_advantages(rewards, values.detach(), mask, gamma=cfg.gamma,
+                                                     gae_lambda=cfg.gae_lambda)
         advantages = whiten(advantages, mask)
         per_token, clipped = clipped_surrogate(logps, logps.detach(), advantages, mask, clip=cfg.clip)
         policy_loss = per_token.sum() / mask.sum().clamp_min(1.0)

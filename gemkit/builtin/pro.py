@@ -14,12 +14,11 @@ from typing import Any, Literal
 import torch
 
 import gemkit
+from gemkit.components import ScorerSpec, resolve_component_fields, spec_field
 from gemkit.errors import ConfigError
-from gemkit.gem.group import score_groups
 from gemkit.generation import SamplingConfig
 from gemkit.losses.metrics import preference_metrics
 from gemkit.losses.ranking import pro_loss
-from gemkit.registry import registry
 from gemkit.train import LossOutput, Objective, StepContext
 
 
@@ -30,14 +29,15 @@ class PROConfig:
     source: Literal["pairs", "group"] = field(default="pairs", metadata={
         "help": "pairs: rank [chosen, rejected]; group: sample k candidates and rank them by a scorer."})
     k: int = field(default=4, metadata={"help": "Candidates per prompt with source=group."})
-    scorer: str = field(default="entropy", metadata={"help": "Scorer plugin ranking the candidates (source=group)."})
-    scorer_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the scorer's Config."})
+    scorer: ScorerSpec = spec_field(ScorerSpec, "entropy", "Scorer ranking the candidates (source=group): "
+                                    "scorer=NAME, scorer.OPTION=VALUE.")
     max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per sampled candidate (source=group)."})
     temperature_sampling: float = field(default=0.9, metadata={"help": "Sampling temperature (source=group)."})
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass (source=group)."})
-    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."})
+    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates (source=group): hf or vllm."})
 
     def __post_init__(self) -> None:
+        resolve_component_fields(self)
         problems = []
         if self.temperature <= 0:
             problems.append(f"temperature must be > 0, got {self.temperature}")
@@ -60,8 +60,9 @@ class PRO(Objective):
 
     def __init__(self, config: PROConfig):
         super().__init__(config)
-        self.scorer = registry("scorer").get(config.scorer).build(config.scorer_options) \
-            if config.source == "group" else None
+        self.scorer = config.scorer.build() if config.source == "group" else None
+        self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature_sampling,
+                                       top_p=config.top_p, generator=config.generator)
 
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         if self.config.source == "group":
@@ -81,10 +82,8 @@ class PRO(Objective):
 
     def _group_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         cfg = self.config
-        sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature_sampling,
-                                  top_p=cfg.top_p, generator=cfg.generator)
         # PRO needs the group's forward in train mode with grad; score_groups gives exactly that pass.
-        group = score_groups(ctx, list(batch), k=cfg.k, sampling=sampling, scorer=self.scorer,
+        group = ctx.score_groups(batch, k=cfg.k, sampling=self.sampling, scorer=self.scorer,
                              mapping=lambda scores: scores.clone())
         scores = group.grouped(group.result.scores.to(ctx.device).float())
         order = scores.argsort(dim=-1, descending=True)

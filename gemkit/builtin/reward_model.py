@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 import gemkit
-from gemkit.data.encoding import SequenceBatch
 from gemkit.errors import ConfigError
+from gemkit.logprobs import classifier_rewards
 from gemkit.losses.ranking import bradley_terry_loss
 from gemkit.train import LossOutput, Objective, StepContext
 
@@ -34,13 +34,6 @@ class RewardModelConfig:
             raise ConfigError(f"center_coef must be >= 0, got {self.center_coef}")
 
 
-def sequence_rewards(model: Any, batch: SequenceBatch) -> torch.Tensor:
-    """One scalar reward per row ``[b]`` from a sequence-classification model."""
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                use_cache=False)
-    return out.logits.squeeze(-1).float()
-
-
 class RewardModel(Objective):
     """Bradley–Terry reward model with optional margins and reward centring."""
 
@@ -52,7 +45,7 @@ class RewardModel(Objective):
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         n = len(batch)
         encoded = ctx.encode_pairs(batch)
-        rewards = sequence_rewards(ctx.model, encoded)
+        rewards = classifier_rewards(ctx.model, encoded)
         margin = torch.tensor([float(p.metadata.get("margin", self.config.margin)) for p in batch], device=rewards.device)
         loss = bradley_terry_loss(rewards[:n], rewards[n:], margin=margin, center_coef=self.config.center_coef)
         chosen, rejected = rewards[:n].detach(), rewards[n:].detach()

@@ -16,43 +16,36 @@ from typing import Any, Literal
 import torch
 
 import gemkit
+from gemkit.components import MappingSpec, ScorerSpec, resolve_component_fields, spec_field
 from gemkit.errors import ConfigError
 from gemkit.gem.advantages import AdvantageRule, group_advantages, keep_mask  # noqa: F401  (re-exported)
-from gemkit.gem.group import GroupBatch, score_groups
-from gemkit.generation import SamplingConfig
-from gemkit.registry import registry
+from gemkit.gem.group import GroupBatch
+from gemkit.generation import CandidateSampling
 from gemkit.train import LossOutput, Objective, StepContext
 
 
 @dataclass
-class SegaConfig:
+class SegaConfig(CandidateSampling, AdvantageRule):
+    """SEGA's options: the candidate sampling, how scores become advantages (:class:`AdvantageRule`),
+    the scorer and the mapping (each a name plus its own options), and the loss."""
+
     k: int = field(default=4, metadata={"help": "Candidates sampled per prompt."})
-    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature."})
-    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
-    max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per candidate."})
-    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."})
-    scorer: str = field(default="entropy", metadata={"help": "Scorer plugin name (entropy, or a third-party one)."})
-    scorer_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the scorer's Config."})
-    mapping: str = field(default="identity", metadata={"help": "Reward mapping plugin: identity, softmax, rank."})
-    mapping_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the mapping's Config."})
-    scale_by_std: bool = field(default=False, metadata={"help": "Divide A by the group std (official code); paper: off."})
+    scorer: ScorerSpec = spec_field(ScorerSpec, "entropy", "Scorer plugin and its options: scorer=NAME, scorer.OPTION=VALUE.")
+    mapping: MappingSpec = spec_field(MappingSpec, "identity",
+                                      "Reward mapping r = f(S) and its options: identity, softmax (mapping.tau), rank.")
     logprob: Literal["sum", "mean"] = field(default="sum", metadata={"help": "Sequence log-prob: token sum or mean."})
-    unfinished: Literal["keep", "penalise", "drop"] = field(
-        default="keep", metadata={"help": "Candidates without a Final Answer marker: keep, penalise or drop."})
-    unfinished_penalty: float = field(default=1.0, metadata={"help": "Subtracted from the score with unfinished=penalise."})
-    trim_bottom: int = field(default=0, metadata={"help": "Drop this many lowest-scoring candidates per group."})
-    pair_top_bottom: bool = field(default=False, metadata={"help": "Keep only the best and worst candidate per group."})
     kl_coef: float = field(default=0.0, metadata={"help": "β of an optional KL-to-reference penalty (off: 0)."})
 
     def __post_init__(self) -> None:
+        CandidateSampling.__post_init__(self)
+        AdvantageRule.__post_init__(self)
+        resolve_component_fields(self)
         if self.k < 1:
             raise ConfigError(f"k must be >= 1, got {self.k}")
-        if self.trim_bottom < 0 or self.trim_bottom >= max(self.k, 1):
+        if self.trim_bottom >= max(self.k, 1):
             raise ConfigError(f"trim_bottom must be in [0, k), got {self.trim_bottom} with k={self.k}")
         if self.kl_coef < 0:
             raise ConfigError(f"kl_coef must be >= 0, got {self.kl_coef}")
-        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                       generator=self.generator)
 
 
 class Sega(Objective):
@@ -64,27 +57,23 @@ class Sega(Objective):
     # 12 steps, with 64-token candidates: the embedded default then fits 15 minutes on 2 CPU cores
     bench_steps = 12
     bench_batch_size = 2
-    bench_options = {"max_new_tokens": 64}
+    bench_options = {"max_new_tokens": 48}  # the answer budget of the default arithmetic benchmark
     scorer_option = "scorer"
     description = "GEM SEGA (Eq. 2): sample k, score by entropy (Eq. 1), A_i = r_i - mean r, -(1/k) sum A_i log pi."
     Config = SegaConfig
 
     def __init__(self, config: SegaConfig):
         super().__init__(config)
-        self.scorer = registry("scorer").get(config.scorer).build(config.scorer_options)
-        self.mapping = registry("mapping").get(config.mapping).build(config.mapping_options)
-        self.rule = AdvantageRule(unfinished=config.unfinished, unfinished_penalty=config.unfinished_penalty,
-                                  trim_bottom=config.trim_bottom, pair_top_bottom=config.pair_top_bottom,
-                                  scale_by_std=config.scale_by_std)
+        self.scorer = config.scorer.build()
+        self.mapping = config.mapping.build()
         # The engine freezes a reference copy (full fine-tuning) only when the KL term needs one.
         self.needs_reference = config.kl_coef > 0
-        self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                       top_p=config.top_p, generator=config.generator)
+        self.sampling = config.sampling()
 
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         cfg = self.config
-        group = score_groups(ctx, batch, k=cfg.k, sampling=self.sampling, scorer=self.scorer, mapping=self.mapping,
-                             rule=self.rule)
+        group = ctx.score_groups(batch, k=cfg.k, sampling=self.sampling, scorer=self.scorer, mapping=self.mapping,
+                             rule=cfg)
         seq_logps = group.policy.sum() if cfg.logprob == "sum" else group.policy.mean()
         loss = -(group.advantages * group.grouped(seq_logps)).sum(-1).div(cfg.k).mean()
         metrics = group.metrics()

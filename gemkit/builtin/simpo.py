@@ -10,6 +10,7 @@ from typing import Any
 
 import gemkit
 from gemkit.errors import ConfigError
+from gemkit.losses.checks import preference_problems
 from gemkit.losses.metrics import preference_metrics
 from gemkit.losses.simpo import simpo_loss
 from gemkit.train import LossOutput, Objective, StepContext
@@ -22,11 +23,7 @@ class SimPOConfig:
     label_smoothing: float = field(default=0.0, metadata={"help": "ε, probability of a flipped label (conservative loss)."})
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.beta <= 0:
-            problems.append(f"beta must be > 0, got {self.beta}")
-        if not 0 <= self.label_smoothing < 0.5:
-            problems.append(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        problems = preference_problems(self.beta, self.label_smoothing)
         if problems:
             raise ConfigError(problems)
 

@@ -22,7 +22,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--methods", help="Comma-separated objectives, e.g. sega,dpo.")
     parser.add_argument("--benchmarks", help="Comma-separated benchmarks (default: arithmetic,arithmetic-pref).")
     parser.add_argument("--model", help="Base model (default smollm2-135m, the embedded model).")
-    parser.add_argument("--train", help="Training pairs file or builtin:arithmetic (default).")
+    parser.add_argument("--train", help="Training pairs file or builtin:arithmetic[?level=1|2] (default: level 1).")
     parser.add_argument("--shots", help="Comma-separated training-set sizes, e.g. 250,500,3000.")
     parser.add_argument("--seeds", help="Comma-separated seeds, e.g. 1,2,3.")
     parser.add_argument("--steps", type=int, help="Optimiser steps per method.")
@@ -39,11 +39,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--cell-cpus", type=int, help="With --ray-address on a cluster without GPUs: CPUs (and "
                                                       "torch threads) per cell (default 1).")
     parser.add_argument("--out", help="Run directory (default runs/bench).")
-    parser.add_argument("--baseline", default="dpo", help="Method the paired tests compare against.")
+    parser.add_argument("--baseline", default="base",
+                        help="Method the paired tests compare against (default: the untrained base model).")
     parser.add_argument("--no-base", action="store_true", help="Skip evaluating the untrained base model.")
     parser.add_argument("--include-sft", action="store_true",
-                        help="Also train sft once per (shots, seed) and report it as its own row (implied by "
-                             "--methods sft and by mt-bench, whose baseline it is).")
+                        help="Also train sft once per (shots, seed) and report it as its own row (the default; "
+                             "implied by --methods sft and by mt-bench, whose baseline it is).")
+    parser.add_argument("--no-sft", action="store_true", help="No SFT row (unless a method or benchmark needs it).")
     parser.add_argument("--resume", action="store_true", help="Skip finished cells of an existing run.")
     parser.add_argument("-c", "--config", help="YAML with the same keys (methods, benchmarks, shots, …); flags win.")
     parser.set_defaults(handler=run)
@@ -67,8 +69,8 @@ def resolve(args: argparse.Namespace) -> BenchConfig:
              "lr": args.lr, "lora_r": args.lora_r, "limit": args.limit, "scorer": args.scorer, "device": args.device,
              "out": args.out, "shots": args.shots and _csv(args.shots), "seeds": args.seeds and _csv(args.seeds),
              "devices": args.devices and _csv(args.devices), "ray_address": args.ray_address,
-             "cell_cpus": args.cell_cpus,
-             "include_base": False if args.no_base else None, "include_sft": True if args.include_sft else None}
+             "cell_cpus": args.cell_cpus, "include_base": False if args.no_base else None,
+             "include_sft": True if args.include_sft else (False if args.no_sft else None)}
     values.update({k: v for k, v in flags.items() if v is not None})
     where = f"bench config ({args.config})" if args.config else "bench config"
     return config_from_dict(BenchConfig, values, where=where)

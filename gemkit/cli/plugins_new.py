@@ -50,8 +50,7 @@ from dataclasses import dataclass, field
 import torch
 
 import gemkit
-from gemkit.ops import masked_mean
-from gemkit.scoring import ScoreResult, ScoringInputs
+from gemkit import ScoreResult, ScoringInputs
 
 
 @gemkit.hookimpl
@@ -83,7 +82,7 @@ class {cls}Scorer:
     def score(self, inputs: ScoringInputs) -> ScoreResult:
         mask = inputs.response_mask > 0
         values = torch.where(mask, self.token_values(inputs), torch.zeros(()))
-        scores = self.config.scale * masked_mean(values, mask.float(), dim=-1)
+        scores = self.config.scale * values.sum(-1) / mask.sum(-1).clamp_min(1)
         finished = torch.tensor(["final answer" in text.lower() for text in inputs.texts], dtype=torch.bool)
         return ScoreResult(scores=scores, finished=finished)
 '''

@@ -11,7 +11,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("report", help="Build the report of a bench run (Markdown, LaTeX, CSV, JSON, HTML).")
     parser.add_argument("run_dir", help="A directory written by `gemkit bench`.")
     parser.add_argument("--out", help="Output directory (default RUN_DIR/report).")
-    parser.add_argument("--baseline", default="dpo", help="Method the paired tests compare against.")
+    parser.add_argument("--baseline", default="base",
+                        help="Method the paired tests compare against (default: the untrained base model).")
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"Comma-separated subset of {','.join(FORMATS)}.")
     parser.set_defaults(handler=run)
 
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     # The default baseline may be absent from a run (then there are no paired tests); a baseline
     # the user named must exist, so a typo is an error rather than a silently empty comparison.
     out = build_report(args.run_dir, args.out, baseline=args.baseline, formats=formats,
-                       require_baseline=args.baseline != "dpo")
+                       require_baseline=args.baseline != "base")
     print(f"Report written to {out}: {', '.join(OUTPUT_NAMES[f] for f in formats)}, figures/")
     if "md" in formats:
         text = (out / OUTPUT_NAMES["md"]).read_text()

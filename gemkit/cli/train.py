@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from gemkit.config import config_from_dict, parse_key_values
+from gemkit.config import config_from_dict, expand_dotted, parse_key_values, set_option
 from gemkit.data.readers import load_pairs, parse_mapping
 from gemkit.errors import ConfigError
 from gemkit.models import LoraSpec
@@ -33,6 +33,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N.")
     parser.add_argument("--dtype", help="auto, float32, bfloat16, float16.")
+    parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
+                        help="Autocast on fp32 weights (default: the accelerate config's, else no).")
+    parser.add_argument("--gradient-checkpointing", action="store_true", default=None,
+                        help="Recompute activations in the backward pass: less memory, more time.")
     parser.add_argument("--max-length", type=int, help="Max prompt+response tokens.")
     parser.add_argument("--truncation", choices=["left-prompt", "error"],
                         help="Over --max-length: cut prompts from the left (default; counted and reported) or stop.")
@@ -40,7 +44,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--save-every", type=int, help="Steps between resumable checkpoints.")
     parser.add_argument("--nan-policy", choices=["stop", "skip"])
     parser.add_argument("--scorer", help="Shortcut for --set scorer=NAME (objectives that score candidates).")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="An objective option; repeatable.")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="An objective option, dotted into a component (scorer.lam=0.5, mapping=softmax, "
+                             "mapping.tau=0.5); repeatable.")
     parser.add_argument("--resume", action="store_true", help="Continue from OUT/resume (Ctrl-C saves it and exits "
                                                               "130; --save-every N keeps it during the run).")
     parser.add_argument("--tensorboard", action="store_true", help="Also log to TensorBoard under OUT/tb.")
@@ -61,6 +67,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, str, dict[str
         file_values = yaml.safe_load(path.read_text()) or {}
         if not isinstance(file_values, dict):
             raise ConfigError(f"{path}: expected a mapping of options at the top level")
+        file_values = expand_dotted(file_values)  # `objective.scorer.lam: 0.5` is the nested form
     data_source = file_values.pop("train_data", None) or "builtin:arithmetic"
     mapping = parse_mapping(file_values.pop("map", None))
     values = {**file_values}
@@ -75,10 +82,15 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, str, dict[str
     lora = dict(values.pop("lora", {}) or {})
     if args.lora_r is not None:
         lora["r"] = args.lora_r
-    objective = dict(values.pop("objective", {}) or {})
-    objective.update(parse_key_values(args.set))
+    objective = values.pop("objective", None) or {}
+    if not isinstance(objective, dict):
+        raise ConfigError(f"objective: expected a mapping of the objective's options, got {objective!r}")
+    objective = expand_dotted(objective)
+    # Flags after the file, in the order given: `--set mapping=softmax --set mapping.tau=0.5`.
+    for key, value in _parse_nested(parse_key_values(args.set)).items():
+        set_option(objective, key, value)
     if args.scorer:
-        objective["scorer"] = args.scorer
+        set_option(objective, "scorer", args.scorer)
     if "method" not in values:
         raise ConfigError("--method is required (e.g. --method sega); `gemkit plugins list` shows the objectives")
     values.setdefault("out", f"runs/train-{values['method']}")
@@ -87,14 +99,14 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, str, dict[str
     if Path(config.model).is_dir():
         # The checkpoint's gemkit.json records this path as its base, so it must not depend on the cwd.
         config.model = str(Path(config.model).resolve())
-    entry = registry("objective").get(config.method)
-    objective_config = entry.make_config(_parse_nested(objective))
-    config.objective = dataclasses.asdict(objective_config)
+    # Built (and checked) once here; the engine uses this object as it is.
+    config.objective = registry("objective").get(config.method).make_config(objective)
     return config, data_source, mapping
 
 
 def _parse_nested(options: dict[str, Any]) -> dict[str, Any]:
-    """``scorer_options={"lam": 2}`` given on the command line arrives as a JSON string."""
+    """A JSON value on the command line (``scorer_options={"lam": 2}``, the older form of
+    ``scorer.lam=2``) arrives as a string."""
     out = {}
     for key, value in options.items():
         if isinstance(value, str) and value[:1] in "{[":

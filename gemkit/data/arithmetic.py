@@ -1,11 +1,18 @@
-"""The built-in few-shot set ``builtin:arithmetic``: multi-step word problems with verifiable answers.
+"""The built-in few-shot set ``builtin:arithmetic``: word problems with verifiable answers, in two levels.
 
-Problems are generated deterministically from a seed by templates written for gemkit (shopping,
-packs, savings, sharing, travel, baking, seating), 2-4 steps of + − × ÷ with integer results.
-``chosen`` is correct step-by-step reasoning ending in ``Final Answer: N``. ``rejected`` carries one
-arithmetic slip whose wrong value is used by every later step (so the chain stays internally
-consistent and ends wrong), or, when no slip keeps the later divisions exact, correct steps with a
-wrong final line. A problem belongs to the train or held-out split by one bit of the SHA-256 of its
+Problems are generated deterministically from a seed by templates written for gemkit.
+
+- ``level=2`` (the default of ``builtin:arithmetic``): shopping, packs, savings, sharing, travel,
+  baking, seating; 2-4 steps of + − × ÷ with integer results. ``rejected`` carries one arithmetic
+  slip whose wrong value is used by every later step (so the chain stays internally consistent and
+  ends wrong), or, when no slip keeps the later divisions exact, correct steps with a wrong final line.
+- ``level=1`` (what ``gemkit bench`` uses by default, chosen in docs/metrics.md): one step of
+  + − × ÷ (find, give, packs, share). ``rejected`` is a near miss, fixed before any model was
+  measured: the step's result is off by δ, drawn uniformly from {−10, −2, −1, +1, +2, +10} (a
+  carry or counting slip), and the final line repeats that wrong value, so the only flaw is the
+  one wrong sum, exactly the mistake a small model makes.
+
+``chosen`` is correct step-by-step reasoning ending in ``Final Answer: N``. A problem belongs to the train or held-out split by one bit of the SHA-256 of its
 question, so the two splits can never share a prompt, whatever seeds are used.
 """
 from __future__ import annotations
@@ -153,6 +160,39 @@ TEMPLATES: list[Callable[[random.Random, str, str], Problem]] = [
     _shopping, _packs, _savings, _sharing, _travel, _baking, _seating]
 
 
+def _find(rng: random.Random, name: str, item: str) -> Problem:
+    have, found = rng.randint(11, 49), rng.randint(11, 49)  # sums stay two-digit
+    return Problem(f"{name} has {have} {item} and finds {found} more. How many {item} does {name} have now?",
+                   [Step("total", "+", have, found)], "find")
+
+
+def _give(rng: random.Random, name: str, item: str) -> Problem:
+    have = rng.randint(30, 99)
+    given = rng.randint(11, have - 5)
+    return Problem(f"{name} has {have} {item} and gives away {given}. How many {item} are left?",
+                   [Step("left", "−", have, given)], "give")
+
+
+def _pack(rng: random.Random, name: str, item: str) -> Problem:
+    packs, per = rng.randint(3, 9), rng.randint(3, 12)
+    return Problem(f"{name} buys {packs} packs of {item} with {per} in each pack. How many {item} does {name} buy?",
+                   [Step(item, "×", packs, per)], "pack")
+
+
+def _share(rng: random.Random, name: str, item: str) -> Problem:
+    friends, each = rng.randint(2, 9), rng.randint(3, 12)
+    return Problem(f"{name} shares {friends * each} {item} equally among {friends} friends. How many {item} does "
+                   f"each friend get?", [Step("each", "÷", friends * each, friends)], "share")
+
+
+#: templates per level (``builtin:arithmetic?level=N``)
+LEVELS: dict[int, list[Callable[[random.Random, str, str], Problem]]] = {
+    1: [_find, _give, _pack, _share], 2: TEMPLATES}
+DEFAULT_LEVEL = 2
+#: level 1's rejected answers: the near misses δ of the module docstring
+NEAR_MISSES = (-10, -2, -1, 1, 2, 10)
+
+
 def _number(value: int) -> str:
     return str(value)  # ASCII minus for negatives: extract_final_answer and graders read it
 
@@ -164,6 +204,12 @@ def reasoning(problem: Problem, values: list[int], final: int | None = None) -> 
         x, y = (_number(values[o.index]) if isinstance(o, Prev) else _number(o) for o in (step.left, step.right))
         lines.append(f"Step {i + 1}: {step.label} = {x} {step.op} {y} = {_number(values[i])}.")
     return "\n".join(lines) + f"\nFinal Answer: {_number(values[-1] if final is None else final)}"
+
+
+def near_miss(problem: Problem, rng: random.Random) -> tuple[str, str]:
+    """(rejected reasoning, flaw description) for a one-step problem: the result off by δ ∈ NEAR_MISSES, kept to the end."""
+    delta = rng.choice([d for d in NEAR_MISSES if problem.answer + d >= 0])
+    return reasoning(problem, [problem.answer + delta]), f"near miss ({delta:+d})"
 
 
 def flawed(problem: Problem, rng: random.Random) -> tuple[str, str]:
@@ -188,16 +234,24 @@ def split_of(question: str) -> str:
     return "heldout" if hashlib.sha256(_normalised(question).encode()).digest()[0] & 1 else "train"
 
 
-def _problems(seed: int, count: int, split: str) -> list[Problem]:
+def check_level(level: int) -> int:
+    if level not in LEVELS:
+        raise ConfigError(f"arithmetic level must be one of {sorted(LEVELS)} (1: one step, 2: 2-4 steps), got {level!r}")
+    return level
+
+
+def _problems(seed: int, count: int, split: str, level: int = DEFAULT_LEVEL) -> list[Problem]:
     if count < 0:
         raise ConfigError(f"the number of arithmetic problems must be >= 0, got {count}")
-    rng = random.Random(f"{split}:{seed}")
+    templates = LEVELS[check_level(level)]
+    # level 2 keeps its original stream, so its problems are the ones gemkit always had
+    rng = random.Random(f"{split}:{seed}" if level == DEFAULT_LEVEL else f"{split}:{seed}:level{level}")
     out: list[Problem] = []
     seen: set[str] = set()
     for _ in range(100 * count + 1000):
         if len(out) == count:
             break
-        problem = rng.choice(TEMPLATES)(rng, rng.choice(NAMES), rng.choice(ITEMS))
+        problem = rng.choice(templates)(rng, rng.choice(NAMES), rng.choice(ITEMS))
         key = _normalised(problem.question)
         if key in seen or split_of(problem.question) != split:
             continue
@@ -208,51 +262,68 @@ def _problems(seed: int, count: int, split: str) -> list[Problem]:
     return out
 
 
-def _pairs(split: str, n: int, seed: int, id_prefix: str) -> list[PreferencePair]:
-    rng = random.Random(f"flaws:{split}:{seed}")
+def _id_prefix(split: str, level: int) -> str:
+    return f"arith-{split}" if level == DEFAULT_LEVEL else f"arith{level}-{split}"
+
+
+def _pairs(split: str, n: int, seed: int, level: int) -> list[PreferencePair]:
+    rng = random.Random(f"flaws:{split}:{seed}" if level == DEFAULT_LEVEL else f"flaws:{split}:{seed}:level{level}")
+    id_prefix = _id_prefix(split, level)
     pairs = []
-    for i, problem in enumerate(_problems(seed, n, split)):
-        rejected, flaw = flawed(problem, rng)
+    for i, problem in enumerate(_problems(seed, n, split, level)):
+        rejected, flaw = near_miss(problem, rng) if level == 1 else flawed(problem, rng)
         pairs.append(PreferencePair(problem.question, reasoning(problem, problem.values), rejected,
                                     id=f"{id_prefix}-{i:04d}", answer=str(problem.answer),
                                     metadata={"source": SOURCE, "split": split, "seed": seed,
-                                              "template": problem.template, "steps": len(problem.steps),
+                                              "template": problem.template, "steps": len(problem.steps), "level": level,
                                               "flaw": flaw}))
     return pairs
 
 
-def builtin_train_pairs(n: int = 256, seed: int = 0) -> list[PreferencePair]:
-    """``n`` training pairs (chosen correct, rejected flawed) with gold answers; ids ``arith-train-0007``."""
-    return _pairs("train", n, seed, "arith-train")
+def builtin_train_pairs(n: int = 256, seed: int = 0, level: int = DEFAULT_LEVEL) -> list[PreferencePair]:
+    """``n`` training pairs (chosen correct, rejected flawed) with gold answers; ids ``arith-train-0007``
+    (``arith1-train-0007`` at level 1)."""
+    return _pairs("train", n, seed, level)
 
 
-def builtin_heldout(n: int = 64, seed: int = 1) -> list[dict[str, str]]:
+def builtin_heldout(n: int = 64, seed: int = 1, level: int = DEFAULT_LEVEL) -> list[dict[str, str]]:
     """``n`` held-out problems ``{id, question, answer}``; no question equals a train prompt."""
-    return [{"id": f"arith-heldout-{i:04d}", "question": p.question, "answer": str(p.answer)}
-            for i, p in enumerate(_problems(seed, n, "heldout"))]
+    prefix = _id_prefix("heldout", level)
+    return [{"id": f"{prefix}-{i:04d}", "question": p.question, "answer": str(p.answer)}
+            for i, p in enumerate(_problems(seed, n, "heldout", level))]
 
 
-def builtin_heldout_pairs(n: int = 64, seed: int = 1) -> list[PreferencePair]:
+def builtin_heldout_pairs(n: int = 64, seed: int = 1, level: int = DEFAULT_LEVEL) -> list[PreferencePair]:
     """Held-out preference pairs (for preference accuracy) on the same problems as :func:`builtin_heldout`."""
-    return _pairs("heldout", n, seed, "arith-heldout")
+    return _pairs("heldout", n, seed, level)
 
 
-def save_builtin(path: str | Path, n: int = 256, seed: int = 0, *, split: str = "train") -> Path:
+def save_builtin(path: str | Path, n: int = 256, seed: int = 0, *, split: str = "train",
+                 level: int = DEFAULT_LEVEL) -> Path:
     """Write the set as JSONL (atomically): train rows ``{id, prompt, chosen, rejected, answer}``,
     held-out rows ``{id, question, answer}``. ``gemkit data validate`` reads the train file back."""
     from gemkit.io import write_jsonl
 
     if split == "train":
         rows = [{"id": p.id, "prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected, "answer": p.answer}
-                for p in builtin_train_pairs(n, seed)]
+                for p in builtin_train_pairs(n, seed, level)]
     elif split == "heldout":
-        rows = builtin_heldout(n, seed)
+        rows = builtin_heldout(n, seed, level)
     else:
         raise ConfigError(f"split must be 'train' or 'heldout', got {split!r}")
     return write_jsonl(path, rows)
 
 
 _FINAL = re.compile(r"final answer\s*:", re.IGNORECASE)
+_ANY_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def last_number(text: str) -> str | None:
+    """The last number in ``text``, commas removed (the flexible answer read, as lm-eval's flexible-extract)."""
+    found = _ANY_NUMBER.findall(text)
+    return found[-1].replace(",", "") if found else None
+
+
 _LEADING_NUMBER = re.compile(r"[\s*$=]*([-−]?\s*[\d,]*\d(?:\.\d+)?)")
 
 

@@ -26,7 +26,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "rejected": ("rejected", "answer_neg", "response_rejected", "dispreferred"),
     "id": ("id", "uid", "prompt_id"),
     "answer": ("answer", "gold", "target"),
+    # Which of the two response columns is preferred (LLMBar's output_1/output_2 + label ∈ {1, 2}).
+    "label": ("label",),
 }
+#: label value meaning "the column mapped to chosen wins" and "the column mapped to rejected wins"
+LABEL_VALUES = ("1", "2")
 ROLES = ("system", "user", "assistant", "tool")
 BUILTIN_PREFIX = "builtin:"
 FORMATS = (".jsonl", ".json", ".csv", ".parquet")
@@ -80,8 +84,15 @@ def _parse_json(text: str, path: Path, line: int | None) -> Any:
 
 
 def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_or_row_number, row)`` for every record of a data file, in any supported format."""
+    """Yield ``(line_or_row_number, row)`` for every record of a data file, in any supported format.
+
+    A directory of ``*.json`` files, one JSON object each (the MATH release's ``test/<subject>/<n>.json``
+    layout), is read as one row per file in sorted path order, numbered from 1.
+    """
     path = Path(path)
+    if path.is_dir():
+        yield from _directory_rows(path)
+        return
     _check_file(path)
     ext, gz = _format(path)
     count = 0
@@ -99,6 +110,18 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield item
     if count == 0:
         raise DataError(str(path), "the file is empty (no records)")
+
+
+def _directory_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    files = sorted(p for p in path.rglob("*.json") if p.is_file())
+    if not files:
+        raise DataError(str(path), "not a regular file but a directory with no *.json files; give a data file "
+                                   "(or a directory of one-object JSON files, as the MATH release is laid out)")
+    for number, file in enumerate(files, 1):
+        row = _parse_json(_decode(_read_bytes(file, False), file), file, None)
+        if not isinstance(row, dict):
+            raise DataError(str(file), f"expected one JSON object per file in a directory, got {_kind(row)}")
+        yield number, row
 
 
 def _jsonl_rows(path: Path, gz: bool) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -225,6 +248,10 @@ def _text_field(value: Any, path: str, line: int, field: str) -> Any:
     raise DataError(path, f"expected {expected}, got {found}", line=line, field=field)
 
 
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
 def _scalar(value: Any, path: str, line: int, field: str) -> str | None:
     if value is None:
         return None
@@ -238,8 +265,14 @@ def _scalar(value: Any, path: str, line: int, field: str) -> str | None:
 
 
 def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, str] | None = None, *,
-                  allow_identical: bool = False) -> PreferencePair:
-    """One validated PreferencePair from a raw row (message-list responses are split)."""
+                  allow_identical: bool = False, allow_empty: bool = False) -> PreferencePair:
+    """One validated PreferencePair from a raw row (message-list responses are split).
+
+    With a ``label`` column (or ``map=label=COLUMN``) the two response columns are the first and
+    second response and the label says which is preferred: ``1`` keeps the columns as mapped, ``2``
+    swaps them (LLMBar: ``output_1``, ``output_2``, ``label`` ∈ {1, 2}); any other value is an error.
+    ``allow_empty`` lets an empty response through (an evaluation skips and counts it) instead of an error.
+    """
     mapping = mapping or {}
     names = {key: _resolve(row, key, mapping) for key in ALIASES}
     consumed = {n for n in names.values() if n}
@@ -256,8 +289,16 @@ def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, 
                                 line=line, field=wanted)
         rejected_value = row[names["rejected"]]  # type: ignore[index]
     chosen_field, rejected_field = names["chosen"] or "chosen", names["rejected"] or names["chosen"] or "rejected"
-    chosen = _text_field(chosen_value, path, line, chosen_field)
-    rejected = _text_field(rejected_value, path, line, rejected_field)
+    chosen = "" if allow_empty and _blank(chosen_value) else _text_field(chosen_value, path, line, chosen_field)
+    rejected = "" if allow_empty and _blank(rejected_value) else _text_field(rejected_value, path, line, rejected_field)
+    if names["label"] is not None:
+        label = _scalar(row[names["label"]], path, line, names["label"])
+        if label not in LABEL_VALUES:
+            raise DataError(path, f"expected {LABEL_VALUES[0]} ('{chosen_field}' preferred) or {LABEL_VALUES[1]} "
+                                  f"('{rejected_field}' preferred), got {label!r}", line=line, field=names["label"])
+        if label == LABEL_VALUES[1]:
+            chosen, rejected = rejected, chosen
+            chosen_field, rejected_field = rejected_field, chosen_field
     prompt = None
     if names["prompt"] is not None:
         prompt = _text_field(row[names["prompt"]], path, line, names["prompt"])
@@ -273,7 +314,7 @@ def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, 
         raise DataError(path, "the chosen and rejected conversations differ before their last message; "
                               "both must continue the same prompt", line=line, field=rejected_field)
     for text, field in ((chosen_text, chosen_field), (rejected_text, rejected_field)):
-        if not text.strip():
+        if not text.strip() and not allow_empty:
             raise DataError(path, "empty (the last assistant message has no text)", line=line, field=field)
     if not prompt_c:
         raise DataError(path, f"missing; no prompt field (e.g. {', '.join(ALIASES['prompt'])}) and the responses "
@@ -289,19 +330,38 @@ def pair_from_row(row: dict[str, Any], path: str, line: int, mapping: dict[str, 
                           metadata=metadata, line=line)
 
 
+def _response_lists(row: dict[str, Any], line: int, mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """RM-Bench-style rows whose chosen and rejected are lists of plain-string responses (one per
+    style) become one row per (chosen i, rejected j), id ``<id>:<i>-<j>`` (1-based), i and j kept
+    as ``chosen_index``/``rejected_index``; any other row is returned as is."""
+    names = {key: _resolve(row, key, mapping) for key in ("chosen", "rejected", "id")}
+    if names["chosen"] is None or names["rejected"] is None:
+        return [row]
+    chosen, rejected = row[names["chosen"]], row[names["rejected"]]
+    if not all(isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in (chosen, rejected)):
+        return [row]
+    base = str(row[names["id"]]) if names["id"] and row[names["id"]] not in (None, "") else f"line-{line}"
+    id_field = names["id"] or "id"
+    return [{**row, names["chosen"]: c, names["rejected"]: r, id_field: f"{base}:{i}-{j}",
+             "chosen_index": i, "rejected_index": j}
+            for i, c in enumerate(chosen, 1) for j, r in enumerate(rejected, 1)]
+
+
 def _collect(rows: Iterable[tuple[int, dict[str, Any]]], name: str, mapping: dict[str, str] | None,
-             allow_duplicate_ids: bool, allow_identical: bool, csv_cells: bool = False) -> list[PreferencePair]:
+             allow_duplicate_ids: bool, allow_identical: bool, csv_cells: bool = False,
+             allow_empty: bool = False, expand_lists: bool = False) -> list[PreferencePair]:
     pairs: list[PreferencePair] = []
     first_line: dict[str, int] = {}
-    for line, row in rows:
+    for line, raw in rows:
         if csv_cells:
-            row = {k: _chat_cell(v) for k, v in row.items()}
-        pair = pair_from_row(row, name, line, mapping, allow_identical=allow_identical)
-        if pair.id in first_line and not allow_duplicate_ids:
-            raise DataError(name, f"duplicate id '{pair.id}' (first seen on line {first_line[pair.id]})",
-                            line=line, field="id")
-        first_line.setdefault(pair.id, line)
-        pairs.append(pair)
+            raw = {k: _chat_cell(v) for k, v in raw.items()}
+        for row in _response_lists(raw, line, mapping or {}) if expand_lists else [raw]:
+            pair = pair_from_row(row, name, line, mapping, allow_identical=allow_identical, allow_empty=allow_empty)
+            if pair.id in first_line and not allow_duplicate_ids:
+                raise DataError(name, f"duplicate id '{pair.id}' (first seen on line {first_line[pair.id]})",
+                                line=line, field="id")
+            first_line.setdefault(pair.id, line)
+            pairs.append(pair)
     if not pairs:
         raise DataError(name, "no records")
     return pairs
@@ -319,10 +379,13 @@ def _chat_cell(value: str) -> Any:
 
 
 def read_pairs(path: str | Path, mapping: dict[str, str] | None = None, *, allow_duplicate_ids: bool = False,
-               allow_identical: bool = False) -> list[PreferencePair]:
-    """All preference pairs of a file; duplicate ids are an error naming both lines."""
+               allow_identical: bool = False, allow_empty: bool = False, expand_lists: bool = False
+               ) -> list[PreferencePair]:
+    """All preference pairs of a file; duplicate ids are an error naming both lines. ``expand_lists``
+    turns rows with lists of string responses (RM-Bench) into one pair per (chosen, rejected)."""
     is_csv = Path(path).name.lower().endswith((".csv", ".csv.gz"))
-    return _collect(read_rows(path), str(path), mapping, allow_duplicate_ids, allow_identical, csv_cells=is_csv)
+    return _collect(read_rows(path), str(path), mapping, allow_duplicate_ids, allow_identical, csv_cells=is_csv,
+                    allow_empty=allow_empty, expand_lists=expand_lists)
 
 
 def pairs_from_dataset(dataset: Any, mapping: dict[str, str] | None = None, name: str | None = None, *,
@@ -338,25 +401,26 @@ def _builtin_params(source: str) -> tuple[str, dict[str, str]]:
     if name != "arithmetic":
         raise DataError(source, f"unknown built-in dataset '{name}'; available: builtin:arithmetic")
     params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-    unknown = sorted(set(params) - {"n", "seed", "split"})
+    unknown = sorted(set(params) - {"n", "seed", "split", "level"})
     if unknown:
-        raise DataError(source, f"unknown parameter(s) {unknown}; use n, seed and split (train or heldout)")
+        raise DataError(source, f"unknown parameter(s) {unknown}; use n, seed, split (train or heldout) and level "
+                                "(1: one-step problems, 2: 2-4 steps)")
     return name, params
 
 
 def load_pairs(source: Any, mapping: dict[str, str] | None = None, *, allow_identical: bool = False
                ) -> list[PreferencePair]:
-    """Pairs from a file path, a ``datasets.Dataset`` or ``builtin:arithmetic[?n=64&seed=3&split=heldout]``."""
+    """Pairs from a file path, a ``datasets.Dataset`` or ``builtin:arithmetic[?n=64&seed=3&split=heldout&level=1]``."""
     if not isinstance(source, (str, Path)):
         return pairs_from_dataset(source, mapping, allow_identical=allow_identical)
     source = str(source)
     if not source.startswith(BUILTIN_PREFIX):
         return read_pairs(source, mapping, allow_identical=allow_identical)
-    from gemkit.data.arithmetic import builtin_heldout_pairs, builtin_train_pairs
+    from gemkit.data.arithmetic import DEFAULT_LEVEL, LEVELS, builtin_heldout_pairs, builtin_train_pairs
 
     _, params = _builtin_params(source)
     numbers: dict[str, int] = {}
-    for key, default in (("n", None), ("seed", None)):
+    for key in ("n", "seed", "level"):
         if key in params:
             try:
                 numbers[key] = int(params[key])
@@ -364,11 +428,15 @@ def load_pairs(source: Any, mapping: dict[str, str] | None = None, *, allow_iden
                 raise DataError(source, f"parameter {key} must be an integer, got {params[key]!r}") from None
     if numbers.get("n", 1) < 1:
         raise DataError(source, f"parameter n must be >= 1, got {numbers['n']}")
+    level = numbers.get("level", DEFAULT_LEVEL)
+    if level not in LEVELS:
+        raise DataError(source, f"parameter level must be one of {sorted(LEVELS)} (1: one-step problems, "
+                                f"2: 2-4 steps), got {level}")
     split = params.get("split", "train")
     if split == "train":
-        return builtin_train_pairs(numbers.get("n", 256), numbers.get("seed", 0))
+        return builtin_train_pairs(numbers.get("n", 256), numbers.get("seed", 0), level)
     if split in ("heldout", "test"):
-        return builtin_heldout_pairs(numbers.get("n", 64), numbers.get("seed", 1))
+        return builtin_heldout_pairs(numbers.get("n", 64), numbers.get("seed", 1), level)
     raise DataError(source, f"split must be train or heldout, got {split!r}")
 
 

@@ -2,14 +2,15 @@
 
 GSM8K (the rules of lm-eval's ``gsm8k`` task, re-implemented so both paths agree item by item):
 
-- strict: the first ``#### N`` (N = ``-?[0-9.,]+``); if absent, the number after the last
-  ``Final Answer:`` (gemkit's chain-of-thought marker; an extension — lm-eval has no such rule);
+- strict: the first ``#### N`` (N = ``-?[0-9.,]+``), exactly lm-eval's ``strict-match`` filter;
+- final answer (gemkit's extension, its own metric; lm-eval has no such rule): strict, else the
+  number after the last ``Final Answer:`` (gemkit's chain-of-thought marker);
 - flexible: the last match of ``(-?[$0-9.,]{2,})|(-?[0-9]+)`` anywhere;
 - match: both sides lower-cased with ``,``, ``$``, everything up to ``#### `` and a trailing ``.``
   removed, then compared as strings; no answer extracted is ``[invalid]`` and never matches.
 
 MATH: the content of the last ``\\boxed{…}`` (or ``\\fbox{…}``), else the answer after the last
-``Final Answer:``; both sides normalised by :func:`normalise_math` and compared as strings.
+``Final Answer:``; equivalence with the gold answer is judged in :mod:`gemkit.evaluation.math_equiv`.
 """
 from __future__ import annotations
 
@@ -24,15 +25,19 @@ _FINAL_ANSWER = re.compile(r"final answer\s*(?:is)?\s*[:：]?\s*\$?\s*(-?[0-9][0
 _GSM_IGNORE = [re.compile(","), re.compile(r"\$"), re.compile(r"(?s).*#### "), re.compile(r"\.$")]
 
 
-def gsm8k_strict(text: str, *, final_answer_marker: bool = True) -> str:
+def gsm8k_strict(text: str) -> str:
+    """lm-eval's gsm8k ``strict-match``: the group of the first ``#### (-?[0-9.,]+)``, else invalid."""
     found = _GSM_STRICT.search(text)
-    if found:
-        return found.group(1)
-    if final_answer_marker:
-        marked = _FINAL_ANSWER.findall(text)
-        if marked:
-            return marked[-1]
-    return INVALID
+    return found.group(1) if found else INVALID
+
+
+def gsm8k_final_answer(text: str) -> str:
+    """:func:`gsm8k_strict`, else the number after the last ``Final Answer:`` (not an lm-eval rule)."""
+    strict = gsm8k_strict(text)
+    if strict != INVALID:
+        return strict
+    marked = _FINAL_ANSWER.findall(text)
+    return marked[-1] if marked else INVALID
 
 
 def gsm8k_flexible(text: str) -> str:
@@ -99,70 +104,6 @@ def math_answer(text: str) -> str:
     if len(parts) > 1:
         return parts[-1].strip().split("\n")[0].strip().rstrip(".").strip("$ ")
     return INVALID
-
-
-def _fix_fracs(s: str) -> str:
-    # \frac12 -> \frac{1}{2}, \frac1{72} -> \frac{1}{72}
-    out, i = [], 0
-    while i < len(s):
-        if s.startswith("\\frac", i):
-            out.append("\\frac")
-            i += 5
-            for _ in range(2):
-                if i < len(s) and s[i] != "{":
-                    out.append("{" + s[i] + "}")
-                    i += 1
-                elif i < len(s):
-                    depth, j = 0, i
-                    while j < len(s):
-                        depth += s[j] == "{"
-                        depth -= s[j] == "}"
-                        j += 1
-                        if depth == 0:
-                            break
-                    out.append(s[i:j])
-                    i = j
-            continue
-        out.append(s[i])
-        i += 1
-    return "".join(out)
-
-
-def normalise_math(answer: str) -> str:
-    """Canonical string form of a MATH answer.
-
-    Removes spacing commands, ``\\left``/``\\right``, ``^\\circ``, dollar signs, ``\\text{…}``
-    units at the end, a leading ``x =``, and spaces; maps ``\\dfrac``/``\\tfrac`` to ``\\frac``,
-    ``a/b`` of two integers to ``\\frac{a}{b}``, ``\\frac12`` to ``\\frac{1}{2}``, ``\\sqrt2`` to
-    ``\\sqrt{2}``, ``.5`` to ``0.5``, ``2.0`` to ``2``; drops a trailing period.
-    """
-    s = answer.strip().replace("\n", "")
-    s = s.rstrip(".")
-    s = s.replace("\\!", "").replace("\\,", "").replace("\\;", "").replace("\\ ", "")
-    s = s.replace("\\left", "").replace("\\right", "")
-    s = s.replace("tfrac", "frac").replace("dfrac", "frac")
-    s = s.replace("^{\\circ}", "").replace("^\\circ", "").replace("\\%", "").replace("%", "")
-    s = s.replace("\\$", "").replace("$", "")
-    s = re.sub(r"\\text\{\s*[a-zA-Z ]*\}$", "", s).strip()
-    s = re.sub(r"\\(?:text|mbox|mathrm)\{(.*?)\}", r"\1", s)
-    s = re.sub(r"^[a-zA-Z]\s*=\s*", "", s)
-    s = re.sub(r"\\sqrt(\w)", r"\\sqrt{\1}", s)
-    s = s.replace(" ", "")
-    s = _fix_fracs(s)
-    if re.fullmatch(r"-?\d+/\d+", s):
-        num, den = s.split("/")
-        s = f"\\frac{{{num}}}{{{den}}}"
-    if s.startswith("."):
-        s = "0" + s
-    if re.fullmatch(r"-?\d+\.0+", s):
-        s = s.split(".")[0]
-    if s == "0.5":
-        s = "\\frac{1}{2}"
-    return s
-
-
-def math_match(prediction: str, gold: str) -> bool:
-    return prediction != INVALID and normalise_math(prediction) == normalise_math(gold)
 
 
 # ---------------------------------------------------------------- TruthfulQA exact match

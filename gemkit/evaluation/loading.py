@@ -37,8 +37,11 @@ class Source:
     fields: tuple[str, ...]
 
 
-def load_rows(source: Source, options: DataOptions) -> list[tuple[int, dict[str, Any]]]:
-    """``(line, row)`` of the selected items: all rows checked against ``source.fields`` first."""
+def load_rows(source: Source, options: DataOptions,
+              columns: dict[str, str] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """``(line, row)`` of the selected items: all rows checked against ``source.fields`` first.
+    ``columns`` maps a field to the column name of another upstream release of the same data (e.g.
+    ``best_answer`` ← TruthfulQA.csv's ``Best Answer``), copied across when the field is absent."""
     if options.data:
         where = options.data
         rows = list(read_rows(options.data))
@@ -49,6 +52,9 @@ def load_rows(source: Source, options: DataOptions) -> list[tuple[int, dict[str,
     if not rows:
         raise DataError(where, "no records")
     for line, row in rows:
+        for name, column in (columns or {}).items():
+            if name not in row and column in row:
+                row[name] = row[column]
         require_fields(row, source.fields, where, line)
         for name in source.fields:  # CSV cells hold JSON text for nested fields
             row[name] = _decode_nested(row[name])

@@ -10,6 +10,10 @@ length-normalised sum); ``reference=auto`` means base when one exists, else none
 (``task="reward"``) is scored by its sequence-classification head, r(q, a) = head(q ⊕ a).
 
 A pair is correct when r(chosen) > r(rejected); a tie counts as wrong (RewardBench v1) or half.
+Ties are always counted; when every pair ties (e.g. the policy is its own ``--ref-model``, so every
+implicit reward is 0) a warning says so instead of a bare 0.0. A sequence longer than ``max_length``
+even after its prompt is cut from the left is not scored (its reward is NaN); a pair or item with
+such a sequence is skipped, counted and named in a warning, and the rest of the run goes on.
 All (prompt, response) sequences of a benchmark are sorted by token length and scored in batches of
 neighbours (length bucketing), so little compute goes to padding, and a prompt shared by several
 responses (a pair's chosen and rejected) runs once for all of them; results are returned in input
@@ -17,6 +21,8 @@ order, and the scores do not depend on the batch (position ids follow the attent
 """
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +32,7 @@ from gemkit.data.encoding import EncodedSequence, SequenceBatch, collate, encode
 from gemkit.data.records import PreferencePair, Text
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
-from gemkit.logprobs import ResponseScores, response_logprobs, shared_prompt_logprobs
+from gemkit.logprobs import ResponseLogprobs, classifier_rewards, response_logprobs, shared_prompt_logprobs
 from gemkit.progress import items_bar
 
 
@@ -64,7 +70,7 @@ def scoring_conventions(ctx: EvalContext, scoring: PreferenceScoring) -> dict[st
             "chat_template": True}
 
 
-def aggregate_logps(scores: ResponseScores, how: str) -> torch.Tensor:
+def aggregate_logps(scores: ResponseLogprobs, how: str) -> torch.Tensor:
     if how == "mean":
         return scores.mean()
     if how == "l2":
@@ -75,7 +81,8 @@ def aggregate_logps(scores: ResponseScores, how: str) -> torch.Tensor:
 @torch.no_grad()
 def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str], scoring: PreferenceScoring,
                      *, bucketed: bool = True) -> list[float]:
-    """Reward of each (prompt, response), in input order.
+    """Reward of each (prompt, response), in input order; NaN for a sequence whose response alone is
+    longer than ``scoring.max_length`` (not scored: callers skip and count its item).
 
     Sequences whose prompt tokens are identical (a pair's chosen and rejected, a prompt's k
     completions) are scored together: the prompt runs once and every response on its KV cache
@@ -84,23 +91,21 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     ``ctx.batch_size`` sequences (a group is split only when it is larger than that). ``bucketed=False`` scores one
     sequence at a time in input order instead (the slow baseline); the values are the same.
     """
-    from gemkit.builtin.reward_model import sequence_rewards as classifier_rewards
-
     tok = ctx.bundle.tokenizer
-    sequences = [encode_sequence(tok, p, r, max_length=scoring.max_length)
-                 for p, r in zip(prompts, responses, strict=True)]
+    sequences = [_encoded_or_none(tok, p, r, scoring.max_length) for p, r in zip(prompts, responses, strict=True)]
     reference = "classifier" if ctx.is_reward_model else resolved_reference(ctx, scoring)
     if reference == "base" and not ctx.has_reference:
         raise ConfigError("reference=base needs a LoRA checkpoint or --ref-model; use reference=none (or auto)")
     # The classifier reads the whole sequence's last hidden state, so it scores sequences one by one.
-    groups = prompt_groups(sequences) if bucketed and reference != "classifier" else [[i] for i in range(len(sequences))]
+    groups = prompt_groups(sequences) if bucketed and reference != "classifier" else \
+        [[i] for i, seq in enumerate(sequences) if seq is not None]
     if bucketed:
         groups.sort(key=lambda g: max(len(sequences[i].input_ids) for i in g))
-    rewards = [0.0] * len(sequences)
+    rewards = [math.nan] * len(sequences)  # NaN = not scored (too long)
     model = ctx.bundle.model
     was_training = model.training
     model.eval()
-    bar = items_bar(len(sequences), unit="seq")
+    bar = items_bar(sum(seq is not None for seq in sequences), unit="seq")  # too-long ones are never scored
     try:
         for batch_groups in packed(groups, ctx.batch_size if bucketed else 1):
             index = [i for g in batch_groups for i in g]
@@ -126,10 +131,21 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     return rewards
 
 
-def prompt_groups(sequences: list[EncodedSequence]) -> list[list[int]]:
-    """Indices of the sequences with identical prompt tokens, one list per prompt (first-seen order)."""
+def _encoded_or_none(tokenizer: Any, prompt: Any, response: str, max_length: int) -> EncodedSequence | None:
+    """The encoded sequence, or None when the response alone does not fit in ``max_length``."""
+    try:
+        return encode_sequence(tokenizer, prompt, response, max_length=max_length)
+    except ConfigError:  # encode_sequence's only error: too long even with the whole prompt cut
+        return None
+
+
+def prompt_groups(sequences: list[EncodedSequence | None]) -> list[list[int]]:
+    """Indices of the sequences with identical prompt tokens, one list per prompt (first-seen order);
+    None entries (not scored) are left out."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, seq in enumerate(sequences):
+        if seq is None:
+            continue
         groups.setdefault(tuple(seq.input_ids[:seq.response_start]), []).append(i)
     return list(groups.values())
 
@@ -150,7 +166,7 @@ def packed(groups: list[list[int]], batch_size: int) -> list[list[list[int]]]:
     return batches
 
 
-def _logprobs(model: Any, batch: SequenceBatch, members: list[EncodedSequence], sizes: list[int]) -> ResponseScores:
+def _logprobs(model: Any, batch: SequenceBatch, members: list[EncodedSequence], sizes: list[int]) -> ResponseLogprobs:
     """Shared-prompt scores where some prompt has several responses, else the plain padded forward."""
     if max(sizes) > 1:
         return shared_prompt_logprobs(model, batch, members, sizes)
@@ -166,20 +182,57 @@ def pair_credit(chosen: float, rejected: float, ties: str) -> float:
     return 0.0
 
 
-def pairwise_accuracy(ctx: EvalContext, pairs: list[PreferencePair], scoring: PreferenceScoring
-                      ) -> tuple[float, list[dict[str, Any]]]:
-    """Accuracy over pairs and one item row per pair (chosen and rejected scored in one pass)."""
+@dataclass
+class PairScores:
+    """Scored pairs: accuracy over the scored ones, one row each, and what was not scored or tied."""
+
+    accuracy: float
+    items: list[dict[str, Any]]
+    too_long: list[str]
+    ties: int
+
+    def counts(self) -> dict[str, int]:
+        return {"scored": len(self.items), "ties": self.ties, "excluded_too_long": len(self.too_long)}
+
+
+def score_pairs(ctx: EvalContext, pairs: list[PreferencePair], scoring: PreferenceScoring) -> PairScores:
+    """Rewards of chosen and rejected (one pass), one item row per scored pair; pairs with an
+    over-long sequence are skipped and named; ties are counted, and all-ties is warned about."""
     n = len(pairs)
     prompts: list[Text] = [p.prompt for p in pairs] * 2
     rewards = sequence_rewards(ctx, prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs], scoring)
-    items = []
+    items, too_long = [], []
     for i, pair in enumerate(pairs):
         chosen, rejected = rewards[i], rewards[n + i]
+        if math.isnan(chosen) or math.isnan(rejected):
+            too_long.append(pair.id)
+            continue
         items.append({"id": pair.id, "correct": pair_credit(chosen, rejected, scoring.ties),
                       "reward_chosen": chosen, "reward_rejected": rejected,
                       **({"subset": pair.metadata["subset"]} if "subset" in pair.metadata else {})})
-    accuracy = sum(item["correct"] for item in items) / n if n else float("nan")
-    return accuracy, items
+    warn_too_long(too_long, scoring.max_length)
+    ties = sum(item["reward_chosen"] == item["reward_rejected"] for item in items)
+    if items and ties == len(items):
+        warnings.warn(f"all {ties} scored pairs tie (chosen and rejected get the same reward): the accuracy "
+                      f"({'0' if scoring.ties == 'wrong' else '0.5'}) measures nothing. Is the policy its own "
+                      "reference (--ref-model = the model, or no adapters with reference=base)?", stacklevel=2)
+    accuracy = sum(item["correct"] for item in items) / len(items) if items else float("nan")
+    return PairScores(accuracy, items, too_long, ties)
+
+
+def warn_too_long(ids: list[str], max_length: int) -> None:
+    """Name the items skipped because a sequence did not fit (first 10 ids)."""
+    if ids:
+        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        warnings.warn(f"{len(ids)} item(s) skipped: a response is longer than max_length={max_length} tokens "
+                      f"even with its prompt cut ({shown}); raise max_length to score them", stacklevel=2)
+
+
+def pairwise_accuracy(ctx: EvalContext, pairs: list[PreferencePair], scoring: PreferenceScoring
+                      ) -> tuple[float, list[dict[str, Any]]]:
+    """Accuracy over the scored pairs and one item row per scored pair (:func:`score_pairs`)."""
+    scores = score_pairs(ctx, pairs, scoring)
+    return scores.accuracy, scores.items
 
 
 def per_subset(items: list[dict[str, Any]], key: str = "subset") -> dict[str, float]:
@@ -197,7 +250,8 @@ def preference_result(name: str, ctx: EvalContext, pairs: list[PreferencePair], 
     """Score ``pairs`` and wrap accuracy, per-subset accuracy, conventions and items in a result."""
     from gemkit.evaluation.results import BenchmarkResult
 
-    accuracy, items = pairwise_accuracy(ctx, pairs, scoring)
-    return BenchmarkResult(name, {metric: accuracy}, metric, {metric: True},
-                           {**scoring_conventions(ctx, scoring), **(conventions or {})}, items,
-                           per_subset(items), {"scored": len(items), **(counts or {})})
+    scores = score_pairs(ctx, pairs, scoring)
+    return BenchmarkResult(name, {metric: scores.accuracy}, metric, {metric: True},
+                           {**scoring_conventions(ctx, scoring), **(conventions or {}),
+                            **({"excluded_too_long_ids": scores.too_long} if scores.too_long else {})},
+                           scores.items, per_subset(scores.items), {**scores.counts(), **(counts or {})})

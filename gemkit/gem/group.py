@@ -25,7 +25,7 @@ from gemkit.data.encoding import SequenceBatch, collate
 from gemkit.data.records import PreferencePair, Text
 from gemkit.gem.advantages import AdvantageRule, advantages_from_scores
 from gemkit.generation import Generation, SamplingConfig, generate
-from gemkit.logprobs import ResponseScores, response_logprobs, shared_prompt_logprobs, shares_prompts
+from gemkit.logprobs import ResponseLogprobs, response_logprobs, shared_prompt_logprobs, shares_prompts
 from gemkit.scoring import ScoreResult, ScoringInputs
 
 COT_SYSTEM_PROMPT = ("You are a careful assistant. Think step by step, then give the result on a last line "
@@ -39,7 +39,7 @@ class GroupBatch:
 
     generation: Generation
     batch: SequenceBatch  # prompt + response (+ EOS when finished), right-padded
-    policy: ResponseScores  # with grad: log π(a_i|q) for the update
+    policy: ResponseLogprobs  # with grad: log π(a_i|q) for the update
     inputs: ScoringInputs
     result: ScoreResult
     rewards: torch.Tensor
@@ -52,8 +52,22 @@ class GroupBatch:
         """``[b·k] -> [b, k]``."""
         return values.view(-1, self.group_size)
 
+    def correctness(self) -> torch.Tensor | None:
+        """``[b, k]`` 1.0 where a candidate's ``Final Answer`` equals its prompt's gold answer, or None
+        when some prompt has no gold answer. The check is the one the step-by-step system prompt asks
+        for (:func:`gemkit.evaluation.answer_check.final_answer_correct`)."""
+        from gemkit.evaluation.answer_check import final_answer_correct
+
+        answers = self.inputs.answers
+        if not answers or any(answer is None for answer in answers):
+            return None
+        correct = [float(final_answer_correct(text, answer))
+                   for text, answer in zip(self.generation.texts, answers, strict=True)]
+        return self.grouped(torch.tensor(correct))
+
     def metrics(self) -> dict[str, float]:
-        """Detached summaries for the training log."""
+        """Detached summaries for the training log; with gold answers also the scorer diagnostics
+        ``diag/*`` of :func:`gemkit.gem.diagnostics.group_diagnostics` (does the score track correctness?)."""
         scores, finished = self.result.scores.float(), self.result.finished.float()
         details = self.result.details
         kept = self.advantages[self.keep > 0]
@@ -70,6 +84,11 @@ class GroupBatch:
         for name in ("h_final", "fork_entropy"):
             if name in details:
                 out[f"{name}_mean"] = float(details[name].float().mean())
+        correct = self.correctness()
+        if correct is not None:
+            from gemkit.gem.diagnostics import group_diagnostics
+
+            out.update(group_diagnostics(self.grouped(scores.cpu()), correct))
         return out
 
 
@@ -85,7 +104,7 @@ def _eval_mode(model: Any) -> Iterator[None]:
         model.train(was_training)
 
 
-def _response_view(values: torch.Tensor, scores: ResponseScores, width: int) -> torch.Tensor:
+def _response_view(values: torch.Tensor, scores: ResponseLogprobs, width: int) -> torch.Tensor:
     """Left-align each row's response positions (in order) into ``[n, width, ...]``."""
     out = values.new_zeros((values.shape[0], width, *values.shape[2:]))
     for row in range(values.shape[0]):
@@ -94,30 +113,29 @@ def _response_view(values: torch.Tensor, scores: ResponseScores, width: int) -> 
     return out
 
 
-def score_groups(ctx: Any, prompts: list[Text | PreferencePair], *, k: int, sampling: SamplingConfig, scorer: Any,
-                 mapping: Any, rule: AdvantageRule | None = None, answers: list[str | None] | None = None,
-                 system: str | None = None, share_prompt: bool = True) -> GroupBatch:
-    """Sample ``k`` candidates per prompt from the current policy, score, map and centre them (GEM
+def score_groups(model: Any, tokenizer: Any, prompts: list[Text | PreferencePair], *, k: int,
+                 sampling: SamplingConfig, scorer: Any, mapping: Any, rule: AdvantageRule | None = None,
+                 answers: list[str | None] | None = None, system: str | None = None, max_length: int | None = None,
+                 share_prompt: bool = True) -> GroupBatch:
+    """Sample ``k`` candidates per prompt from ``model``, score, map and centre them (GEM
     Cognitive Filtering + Eq. 2's advantages).
 
-    ``ctx`` is a :class:`~gemkit.train.StepContext` (anything with ``model``, ``tokenizer`` and
-    ``config.max_length`` / ``config.system_prompt`` will do). ``prompts`` are texts, chat message
-    lists or PreferencePairs (whose ``answer`` then fills ``answers``). ``system`` defaults to the
-    config's system prompt, else :data:`COT_SYSTEM_PROMPT`. ``share_prompt=False`` forces the plain
-    padded forward (one LM-head call over ``batch``'s response window), for objectives that read
-    that call's hidden states (rm-ppo's value head).
+    ``prompts`` are texts, chat message lists or PreferencePairs (whose ``answer`` then fills
+    ``answers``). ``system`` defaults to :data:`COT_SYSTEM_PROMPT`. A sequence longer than
+    ``max_length`` has its prompt cut from the left; their number is ``GroupBatch.truncated``.
+    ``share_prompt=False`` forces the plain padded forward (one LM-head call over ``batch``'s
+    response window), for objectives that read that call's hidden states (rm-ppo's value head).
+    In training, :meth:`gemkit.train.StepContext.score_groups` fills in the step's model,
+    tokenizer, length limit and system prompt.
     """
-    model, tokenizer = ctx.model, ctx.tokenizer
-    config = getattr(ctx, "config", None)
     texts = [p.prompt if isinstance(p, PreferencePair) else p for p in prompts]
     if answers is None:
         answers = [p.answer if isinstance(p, PreferencePair) else None for p in prompts]
-    system = system or getattr(config, "system_prompt", None) or COT_SYSTEM_PROMPT
+    system = system or COT_SYSTEM_PROMPT
     generation = generate(model, tokenizer, texts, sampling=sampling, num_return_sequences=k, system=system)
     # The end-of-turn token is part of the action (the policy chose to stop), so finished
     # candidates keep it in the log-prob; the scorer sees response tokens only.
     sequences = generation.sequences(with_eos=True, eos_id=tokenizer.eos_token_id)
-    max_length = getattr(config, "max_length", None)
     truncated = 0
     if max_length is not None:
         for seq in sequences:
@@ -127,8 +145,6 @@ def score_groups(ctx: Any, prompts: list[Text | PreferencePair], *, k: int, samp
                 del seq.input_ids[:overflow]
                 seq.response_start -= overflow
                 truncated += 1
-    if hasattr(ctx, "truncated_sequences"):  # the engine's running count, logged as truncated_sequences
-        ctx.truncated_sequences += truncated
     device = next(model.parameters()).device
     batch = collate(sequences, tokenizer.pad_token_id, side="right").to(device)
     needs_logits = bool(getattr(scorer, "needs_logits", False))
@@ -159,17 +175,3 @@ def score_groups(ctx: Any, prompts: list[Text | PreferencePair], *, k: int, samp
     rewards, keep, advantages = advantages_from_scores(result.scores.to(device).view(-1, k), finished, mapping,
                                                        rule or AdvantageRule())
     return GroupBatch(generation, batch, policy, inputs, result, rewards, keep, advantages, k, truncated)
-
-
-class _Bare:
-    def __init__(self, model: Any, tokenizer: Any, max_length: int | None) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        self.config = type("Config", (), {"max_length": max_length, "system_prompt": None})()
-
-
-def sample_and_score(model: Any, tokenizer: Any, batch: list[PreferencePair], *, k: int, sampling: SamplingConfig,
-                     scorer: Any, max_length: int | None = None, system: str | None = COT_SYSTEM_PROMPT
-                     ) -> GroupBatch:
-    """:func:`score_groups` without a training context and with the identity mapping (benchmarks)."""
-    return score_groups(_Bare(model, tokenizer, max_length), list(batch), k=k, sampling=sampling, scorer=scorer,
-                        mapping=lambda scores: scores.clone(), system=system)

@@ -9,7 +9,7 @@ import torch
 
 
 def generalised_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, *, gamma: float,
-                           lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+                           gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE (Schulman et al. 2016, Eq. 16): δ_t = r_t + γ·V_{t+1} − V_t,  Â_t = Σ_l (γλ)^l δ_{t+l}.
 
     V beyond the last response token is 0 (the episode ends). Returns (advantages, returns = Â + V),
@@ -22,7 +22,7 @@ def generalised_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: to
     for t in reversed(range(values.shape[1])):
         next_value = values[:, t + 1] if t + 1 < values.shape[1] else torch.zeros_like(running)
         delta = rewards[:, t] + gamma * next_value - values[:, t]
-        running = (delta + gamma * lam * running) * mask[:, t]
+        running = (delta + gamma * gae_lambda * running) * mask[:, t]
         advantages[:, t] = running
     return advantages, (advantages + values) * mask
 

@@ -6,23 +6,28 @@ seed s against seed s when both rows have the same seeds, otherwise each item's 
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from gemkit.errors import ConfigError
+from gemkit.report.diagnostics import result_benchmarks, with_step_auroc
 from gemkit.report.schema import CellResult, Run
 from gemkit.report.stats import (
     bootstrap_ci,
     holm,
     mean_std,
     paired_bootstrap_ci,
+    paired_mde,
     paired_p_value,
     paired_test_name,
 )
 from gemkit.report.tables import METHOD_TITLES, SIGNIFICANT, Table, TableCell, column_title, is_percent_metric
 
 ALPHA = 0.05
+#: the power a minimum detectable effect is stated at (docs/metrics.md)
+POWER = 0.8
 #: rows first in this order (the paper lists baselines first and its own method last)
 ROW_ORDER = ["base", "sft", "rm", "rm-ppo", "dpo", "ipo", "pro", "kto", "simpo", "orpo", "grpo"]
 LAST = ["sega"]
@@ -69,7 +74,7 @@ def analyse(run: Run, baseline: str | None = "dpo", *, require_baseline: bool = 
         baseline = None
 
     columns, directions, percent, titles = [], {}, {}, {}
-    for name in run.benchmarks():
+    for name in result_benchmarks(run):  # scorer diagnostics have their own section
         ok = [c.benchmarks[name] for c in run.cells if name in c.benchmarks and c.benchmarks[name].ok]
         metric = ok[0].primary if ok else "score"
         column = f"{name}/{metric}"
@@ -113,6 +118,10 @@ def analyse(run: Run, baseline: str | None = "dpo", *, require_baseline: bool = 
                                "test": paired_test_name(a, b), "diff": sum(a) / len(a) - sum(b) / len(b),
                                "ci": list(paired_bootstrap_ci(a, b)), "p": paired_p_value(a, b)})
             for test, adjusted in zip(family, holm([t["p"] for t in family]), strict=True):
+                # Holm's first step tests at α/m, so that is the level a difference must clear for sure
+                a, b = _paired_vectors(items.get((key, test["column"])), items.get((baseline, test["column"])))  # type: ignore[misc]
+                mde = paired_mde(a, b, alpha=ALPHA / len(family), power=POWER)
+                test["mde"] = None if math.isnan(mde) else mde  # None: no item differs (JSON has no NaN)
                 test["p_holm"] = adjusted
                 test["significant"] = adjusted < ALPHA
                 if test["significant"]:
@@ -152,7 +161,7 @@ def _item_means(per_seed: dict[int, dict[str, float]]) -> dict[str, float]:
 
 
 def _curves(run: Run, analysis: Analysis, several_shots: bool) -> None:
-    for name in run.benchmarks():
+    for name in result_benchmarks(run):
         for cell in run.cells:
             outcome = cell.outcome(name)
             if cell.method != "base" and outcome.ok and outcome.score is not None:
@@ -167,4 +176,4 @@ def _curves(run: Run, analysis: Analysis, several_shots: bool) -> None:
     for key in analysis.table.methods:
         logs = [c.train_log() for c in analysis.rows[key] if c.ok and c.train is not None]
         if any(logs):
-            analysis.logs[key] = [log for log in logs if log]
+            analysis.logs[key] = [with_step_auroc(log) for log in logs if log]

@@ -13,10 +13,10 @@ from typing import Any
 
 from gemkit.errors import ConfigError
 from gemkit.io import atomic_write_text
-from gemkit.report import figures, html
+from gemkit.report import diagnostics, figures, html
 from gemkit.report.analysis import Analysis, analyse
 from gemkit.report.schema import Run, load_run
-from gemkit.report.tables import Table, to_csv, to_json, to_latex, to_markdown
+from gemkit.report.tables import Table, throughput_cells, to_csv, to_json, to_latex, to_markdown
 
 FORMATS = ("md", "tex", "csv", "json", "html")
 OUTPUT_NAMES = {"md": "report.md", "tex": "table.tex", "csv": "table.csv", "json": "table.json", "html": "report.html"}
@@ -30,7 +30,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, baseline: str | None = "dpo",
+def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, baseline: str | None = "base",
                  formats: tuple[str, ...] = FORMATS, require_baseline: bool = False,
                  with_figures: bool | None = None) -> Path:
     """Write every requested format for ``run_dir``; returns the output directory.
@@ -82,6 +82,23 @@ def _delta(table: Table, column: str, value: float) -> str:
     return f"{value * table.scale(column):+.{table.digits(column)}f}"
 
 
+def _mde(table: Table, test: dict[str, Any]) -> str:
+    mde = test.get("mde")
+    return "–" if mde is None else f"±{abs(float(_delta(table, test['column'], mde))):.{table.digits(test['column'])}f}"
+
+
+def mde_note(table: Table, tests: list[dict[str, Any]]) -> str:
+    """One line per column: its item count and the largest MDE of its paired tests (the conservative one)."""
+    lines = ["MDE: the smallest true difference the paired test detects with 80% power at the Holm "
+             "first-step level α/m, at the comparison's observed discordance (docs/metrics.md). Per column:"]
+    for column in table.columns:
+        column_tests = [t for t in tests if t["column"] == column and t.get("mde") is not None]
+        if column_tests:
+            worst = max(column_tests, key=lambda t: t["mde"])
+            lines.append(f"- {table.title(column)}: n = {worst['n']}, MDE {_mde(table, worst)}")
+    return "\n".join(lines)
+
+
 def _caption(run: Run) -> str:
     config = run.manifest.config
     model = config.get("model") or "the base model"
@@ -102,21 +119,24 @@ def markdown(run: Run, analysis: Analysis, figure_paths: list[Path], out: Path) 
              "## Results\n", to_markdown(table)]
     if analysis.tests:
         parts += [f"## Paired comparison with {table.title(analysis.baseline or '')} (shared items)\n",
-                  "| Method | Benchmark | n | Δ (pp, or raw) | 95% CI | test | p | p (Holm) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| Method | Benchmark | n | Δ (pp, or raw) | 95% CI | test | p | p (Holm) | MDE |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for t in analysis.tests:
             diff, low, high = (_delta(table, t["column"], v) for v in (t["diff"], *t["ci"]))
             parts.append(f"| {table.title(t['method'])} | {table.title(t['column'])} | {t['n']} | {diff} | "
                          f"[{low}, {high}] | {t['test']} | {t['p']:.3g} | {t['p_holm']:.3g}"
-                         f"{' †' if t['significant'] else ''} |")
-        parts.append("")
-    parts += ["## Cells\n", "| Cell | Status | Train s | Wall s | Peak MB |", "|---|---|---|---|---|"]
+                         f"{' †' if t['significant'] else ''} | {_mde(table, t)} |")
+        parts += ["", mde_note(table, analysis.tests), ""]
+    parts += diagnostics.section(run, analysis.rows, table.methods, table.titles)
+    parts += ["## Cells\n", "| Cell | Status | Train s | Wall s | Peak MB | Tokens/s | MFU % | Train peak GB |",
+              "|---|---|---|---|---|---|---|---|"]
     for c in run.cells:
         status = "ok" if c.ok else f"FAILED ({c.error})"
         status += "".join(f"; {n} FAILED ({o.error})" for n, o in c.benchmarks.items() if not o.ok)
         train_s = c.train.wall_s if c.train else "–"
+        tokens, mfu, memory = throughput_cells(c.train_log() if c.ok else [])
         parts.append(f"| `{c.cell_id}` | {status.replace('|', '/')} | {train_s} | {c.wall_s or '–'} | "
-                     f"{c.peak_mem_mb or '–'} |")
+                     f"{c.peak_mem_mb or '–'} | {tokens} | {mfu} | {memory} |")
     parts += ["", "## Figures\n"]
     parts += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in figure_paths if p.suffix == ".png"]
     return "\n".join(parts) + "\n"

@@ -2,7 +2,8 @@
 
 - ``scores``: bars grouped by benchmark (a panel each), one bar per method, 95 % bootstrap CI whiskers.
 - ``training_curves``: loss, GEM score, final-answer entropy and response length per step (mean
-  over seeds), from each cell's ``train_log.jsonl``.
+  over seeds), and with gold answers the score-vs-correct AUROC and candidate correctness, from
+  each cell's ``train_log.jsonl``.
 - ``data_efficiency_<benchmark>``: primary metric against training-set size, mean ± std over seeds.
 - ``subsets_<benchmark>``: methods × subsets heat map (e.g. RewardBench's categories).
 """
@@ -19,9 +20,11 @@ import numpy as np  # noqa: E402
 
 from gemkit.report.tables import Table  # noqa: E402
 
-#: train-log key -> panel title; the first four are GEM's signals, the last DPO's
+#: train-log key -> panel title; GEM's signals, DPO's margin, then the scorer diagnostics a group step
+#: logs when its prompts have gold answers (does the score still track correctness?)
 CURVES = {"loss": "loss", "score_mean": "score S (Eq. 1)", "h_final_mean": "final-answer entropy (nats)",
-          "response_length": "response length (tokens)", "rewards/margins": "reward margin"}
+          "response_length": "response length (tokens)", "rewards/margins": "reward margin",
+          "diag/auroc": "score-vs-correct AUROC", "diag/correct_mean": "candidates correct (fraction)"}
 
 
 def _save(fig: Any, path: Path) -> list[Path]:

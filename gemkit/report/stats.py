@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -107,3 +108,50 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
+
+
+def mde_mcnemar(n: int, discordance: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Minimum detectable effect of a paired 0/1 comparison (McNemar, normal approximation; Connor 1987).
+
+    With n shared items, discordant proportion ψ = P(a ≠ b) and difference δ = P(a=1,b=0) − P(a=0,b=1),
+    the test at two-sided level α has power 1 − β when
+
+        n · δ² = ( z_{1−α/2} · √ψ + z_{1−β} · √(ψ − δ²) )²,
+
+    solved here for the smallest such δ (0 < δ ≤ √ψ; the right side falls as δ grows, so bisection
+    finds the one root). Returns NaN when ψ = 0 (no item differs, so no effect size is defined) and
+    √ψ when even δ = √ψ is not detectable with n items (then nothing smaller is either).
+    """
+    if n < 1 or discordance <= 0:
+        return math.nan
+    z = NormalDist()
+    za, zb = z.inv_cdf(1 - alpha / 2), z.inv_cdf(power)
+
+    def gap(delta: float) -> float:
+        return n * delta ** 2 - (za * math.sqrt(discordance) + zb * math.sqrt(max(0.0, discordance - delta ** 2))) ** 2
+
+    low, high = 0.0, math.sqrt(min(1.0, discordance))
+    if gap(high) < 0:
+        return high
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if gap(middle) < 0 else (low, middle)
+    return high
+
+
+def mde_paired_mean(n: int, sd: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Minimum detectable mean paired difference for continuous items: δ = (z_{1−α/2} + z_{1−β}) · s_d / √n."""
+    if n < 1:
+        return math.nan
+    z = NormalDist()
+    return (z.inv_cdf(1 - alpha / 2) + z.inv_cdf(power)) * sd / math.sqrt(n)
+
+
+def paired_mde(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """MDE of the paired test :func:`paired_p_value` picks, at the comparison's own spread: the observed
+    discordance ψ̂ = mean(aᵢ ≠ bᵢ) for 0/1 items, the sample std of dᵢ = aᵢ − bᵢ otherwise."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if is_binary(x, y):
+        return mde_mcnemar(x.size, float((x != y).mean()) if x.size else 0.0, alpha=alpha, power=power)
+    d = x - y
+    return mde_paired_mean(d.size, float(d.std(ddof=1)) if d.size > 1 else math.nan, alpha=alpha, power=power)

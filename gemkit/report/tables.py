@@ -207,3 +207,19 @@ def to_json(table: Table, extra: dict[str, Any] | None = None) -> str:
             "titles": {k: table.title(k) for k in [*table.methods, *table.columns]}, "rows": rows,
             "notes": table.notes, **(extra or {})}
     return json.dumps(body, indent=2, default=str) + "\n"
+
+
+def throughput_cells(log: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """A cell's training throughput as printed: tokens/s and MFU (%) averaged over its logged steps,
+    and the largest peak memory (GB), from the engine's log rows (:mod:`gemkit.train.throughput`).
+
+    A column the log does not hold (a run from before these were logged, a skipped batch's row)
+    prints "–"; an MFU the engine could not compute (unknown device) is NaN and prints "–" too.
+    """
+    def values(key: str) -> list[float]:
+        return [float(row[key]) for row in log if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+
+    tokens, mfu, memory = values("tokens_per_s"), values("mfu"), values("peak_memory_gb")
+    return (f"{sum(tokens) / len(tokens):.0f}" if tokens else "–",
+            f"{100 * sum(mfu) / len(mfu):.2f}" if mfu else "–",
+            f"{max(memory):.2f}" if memory else "–")

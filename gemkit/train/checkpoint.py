@@ -54,13 +54,21 @@ def recover_dir(target: Path) -> None:
 
 
 def save_model(model: Any, tokenizer: Any, directory: str | Path, *, meta: dict[str, Any],
-               extra_state: dict[str, Any] | None = None, objective: Any = None) -> Path:
-    """Write the model (adapter only under LoRA), tokenizer and ``gemkit.json`` atomically."""
+               extra_state: dict[str, Any] | None = None, objective: Any = None,
+               state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write the model (adapter only under LoRA), tokenizer and ``gemkit.json`` atomically.
+
+    ``state_dict`` replaces the model's own tensors: the gathered full weights when the model is
+    sharded (FSDP, ZeRO-3), where each rank's parameters hold only a shard.
+    """
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        if state_dict is None:
+            model.save_pretrained(tmp, safe_serialization=True)
+        else:
+            model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         meta = {**meta, "adapter": hasattr(model, "peft_config")}
         (tmp / MODEL_META).write_text(json.dumps(meta, indent=2, default=str))

@@ -29,6 +29,10 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "Seed for data order, sampling and initialisation."})
     dtype: str = field(default="auto", metadata={"help": "auto (fp32 on CPU, bf16 on capable CUDA), float32, bfloat16."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N."})
+    mixed_precision: Literal["no", "bf16", "fp16"] | None = field(default=None, metadata={
+        "help": "Autocast on fp32 weights: no, bf16, fp16 (with loss scaling); unset: the accelerate config's."})
+    gradient_checkpointing: bool = field(default=False, metadata={
+        "help": "Recompute activations in the backward pass: less memory, about one more forward of time."})
     lora: LoraSpec = field(default_factory=LoraSpec, metadata={"help": "LoRA settings; r=0 for full fine-tuning."})
     log_every: int = field(default=1, metadata={"help": "Steps between metric log lines."})
     save_every: int = field(default=0, metadata={"help": "Steps between resumable checkpoints (0: only at the end)."})
@@ -36,7 +40,8 @@ class TrainConfig:
     max_skipped: int = field(default=10, metadata={"help": "With nan_policy=skip, stop after this many skipped batches."})
     system_prompt: str | None = field(default=None, metadata={"help": "System message prepended to every prompt."})
     tensorboard: bool = field(default=False, metadata={"help": "Also write TensorBoard event files under OUT/tb."})
-    objective: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options of the objective's Config."})
+    objective: Any = field(default_factory=dict, metadata={
+        "help": "The objective's Config, built (as the CLI hands it on) or as a dict of its options."})
 
     def __post_init__(self) -> None:
         problems = []
@@ -52,6 +57,8 @@ class TrainConfig:
             problems.append(f"max_length must be >= 8, got {self.max_length}")
         if self.truncation not in ("left-prompt", "error"):
             problems.append(f"truncation must be left-prompt or error, got {self.truncation!r}")
+        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
+            problems.append(f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
         if isinstance(self.lora, dict):
             self.lora = LoraSpec(**self.lora)
         if problems:

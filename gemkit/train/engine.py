@@ -2,7 +2,11 @@
 
 Same data order, tokenisation, optimiser (AdamW), warm-up + decay schedule, clipping, precision,
 gradient accumulation, logging and checkpointing for all; only ``objective.compute_loss`` differs,
-so method comparisons are fair.
+so method comparisons are fair. Devices, DDP/FSDP/DeepSpeed, mixed precision and accumulation come
+from ``accelerate`` (:mod:`gemkit.train.parallel`).
+
+:func:`train` reads as the recipe: set up, resume or start, then step, log and checkpoint until
+``max_steps`` (or Ctrl-C), then save the final model.
 """
 from __future__ import annotations
 
@@ -11,31 +15,40 @@ import math
 import random
 import signal
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from accelerate import Accelerator
 
-from gemkit.data.lengths import check_lengths
+from gemkit.data.lengths import LengthReport, check_lengths
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError, TrainingError
-from gemkit.io import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
+from gemkit.io import atomic_write_json
 from gemkit.models import ModelBundle, ModelSpec, count_parameters, load_model
 from gemkit.registry import registry
 from gemkit.threads import thread_record
-from gemkit.train.checkpoint import (
-    config_to_dict,
-    load_trainer_state,
-    recover_dir,
-    rng_state,
-    save_model,
-    set_rng_state,
-)
+from gemkit.train.checkpoint import config_to_dict, load_trainer_state, recover_dir, save_model
 from gemkit.train.config import TrainConfig
-from gemkit.train.distributed import DistInfo, any_flag, average_gradients, average_scalar, init_from_env
+from gemkit.train.log import TrainLog, iter_log
 from gemkit.train.objective import LossOutput, Objective, StepContext
+from gemkit.train.parallel import (
+    PolicyHandle,
+    TokenCount,
+    TrainedModules,
+    any_rank,
+    frozen_reference,
+    is_sharded,
+    make_accelerator,
+    mean_over_ranks,
+)
+from gemkit.train.state import DataOrder, Progress, restore, save_resumable
+from gemkit.train.throughput import device_peak_flops, throughput_row
+
+__all__ = ["TrainResult", "build_objective", "iter_log", "lr_lambda", "precision_hint", "train"]
 
 
 @dataclass
@@ -51,32 +64,32 @@ class TrainResult:
     truncated_records: int = 0
 
 
-class _DataOrder:
-    """Seeded shuffles epoch after epoch; its position is part of the resumable state."""
+@dataclass
+class _Run:
+    """Everything one run holds, built once by :func:`_setup`."""
 
-    def __init__(self, n: int, seed: int, epoch: int = 0, position: int = 0):
-        self.n, self.seed, self.epoch, self.position = n, seed, epoch, position
-        self._order = self._permutation(epoch)
+    config: TrainConfig
+    pairs: list[PreferencePair]
+    out: Path
+    accelerator: Accelerator
+    bundle: ModelBundle
+    objective: Objective
+    ctx: StepContext
+    prepared: Any  # the accelerate-wrapped TrainedModules (DDP/FSDP), or the module itself
+    params: list[torch.nn.Parameter]
+    optimizer: Any
+    scheduler: Any
+    order: DataOrder
+    lengths: LengthReport
+    tokens: TokenCount
+    parameters: tuple[int, int]  # (total, trainable) of the policy, for the FLOP count
+    peak_flops: float | None
+    meta: dict[str, Any]
+    progress: Progress
 
-    def _permutation(self, epoch: int) -> list[int]:
-        order = list(range(self.n))
-        random.Random(self.seed * 100_003 + epoch).shuffle(order)
-        return order
-
-    def take(self, count: int, dist_info: DistInfo = DistInfo()) -> list[int]:
-        """The next ``count`` records of this rank: its slice of the next ``count · world`` records."""
-        indices = self._take_global(count * dist_info.world_size)
-        return indices[dist_info.rank * count:(dist_info.rank + 1) * count]
-
-    def _take_global(self, count: int) -> list[int]:
-        out = []
-        while len(out) < count:
-            if self.position >= self.n:
-                self.epoch, self.position = self.epoch + 1, 0
-                self._order = self._permutation(self.epoch)
-            out.append(self._order[self.position])
-            self.position += 1
-        return out
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
 
 
 def lr_lambda(config: TrainConfig) -> Callable[[int], float]:
@@ -100,168 +113,227 @@ def build_objective(config: TrainConfig) -> Objective:
     return registry("objective").get(config.method).build(config.objective)
 
 
-def train(
-    config: TrainConfig,
-    pairs: list[PreferencePair],
-    *,
-    bundle: ModelBundle | None = None,
-    objective: Objective | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    data_source: str = "<training data>",
-) -> TrainResult:
+def train(config: TrainConfig, pairs: list[PreferencePair], *, bundle: ModelBundle | None = None,
+          objective: Objective | None = None, resume: bool = False, progress: bool = True,
+          data_source: str = "<training data>") -> TrainResult:
     """Train ``config.method`` on ``pairs`` and save a loadable checkpoint under ``config.out``.
 
     Nothing is written before the data passed :func:`~gemkit.data.lengths.check_lengths`
     (``data_source`` names the file in its messages); the records whose prompt is cut to fit
     ``max_length`` are counted in ``TrainResult.truncated_records`` and ``config.json``.
     """
+    run = _setup(config, pairs, bundle, objective or build_objective(config), data_source)
+    if is_sharded(run.accelerator) and (resume or config.save_every):
+        # Each rank's optimiser moments are a shard; OUT/resume holds one process's state only.
+        raise ConfigError("resumable checkpoints (save_every, --resume) are not supported under FSDP/DeepSpeed "
+                          "sharding yet: set save_every=0, or train with DDP (configs/accelerate/ddp.yaml)")
+    if resume:
+        _resume(run)
+    _write_run_config(run, data_source)
+    log = TrainLog(run.out, is_main=run.is_main, log_every=config.log_every, max_steps=config.max_steps,
+                   start_step=run.progress.step, tensorboard=config.tensorboard, progress=progress,
+                   desc=f"train {config.method}")
+    log.begin(run.progress.step)
+    started = time.perf_counter()
+    row: dict[str, float] = {}
+    with _stop_on_sigint() as stop:
+        try:
+            run.prepared.train()
+            while run.progress.step < config.max_steps and not stop["flag"]:
+                row = _train_step(run)
+                log.write(row, always="loss" not in row)
+                if config.save_every and run.progress.step % config.save_every == 0 \
+                        and run.progress.step < config.max_steps:
+                    _save_resume_point(run)
+        finally:
+            log.close()
+    if stop["flag"]:
+        _save_resume_point(run)
+    checkpoint = _save_final(run)
+    total, trainable = run.parameters
+    # A Ctrl-C during the last step changes nothing: the run is complete.
+    return TrainResult(run.out, checkpoint, log.path, run.progress.step, run.progress.skipped,
+                       {**row, "parameters": total, "trainable_parameters": trainable},
+                       time.perf_counter() - started, interrupted=stop["flag"] and run.progress.step < config.max_steps,
+                       truncated_records=len(run.lengths.truncated))
+
+
+# -- setup --------------------------------------------------------------------------------------
+def _setup(config: TrainConfig, pairs: list[PreferencePair], bundle: ModelBundle | None, objective: Objective,
+           data_source: str) -> _Run:
+    """Accelerator, model, length check, reference, objective, optimiser: everything before step 1."""
     if not pairs:
         raise ConfigError("no training records: the training set is empty")
-    objective = objective or build_objective(config)
-    out = Path(config.out)
-    dist_info = init_from_env("cuda" if config.device.startswith("cuda") else "cpu")
-    if dist_info.enabled and config.device.startswith("cuda"):
-        config.device = f"cuda:{dist_info.rank % max(1, torch.cuda.device_count())}"
+    accelerator = make_accelerator(config)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     if bundle is None:
-        spec = ModelSpec(name=config.model, device=config.device, dtype=config.dtype, task=objective.model_task,
-                         seed=config.seed)
-        bundle = load_model(spec, lora=config.lora)
-    model, tokenizer = bundle.model, bundle.tokenizer
-    device = bundle.device
-    lengths = check_lengths(pairs, tokenizer, config.max_length, policy=config.truncation,
+        device = config.device if config.device == "auto" and accelerator.num_processes == 1 else str(accelerator.device)
+        bundle = load_model(ModelSpec(name=config.model, device=device, dtype=config.dtype,
+                                      task=objective.model_task, seed=config.seed), lora=config.lora)
+    model = bundle.model
+    lengths = check_lengths(pairs, bundle.tokenizer, config.max_length, policy=config.truncation,
                             system=config.system_prompt, source=data_source,
                             responses=tuple(getattr(objective, "trained_responses", ("chosen", "rejected"))))
-    if lengths.truncated and dist_info.is_main:
+    if lengths.truncated and accelerator.is_main_process:
         print(f"note: {len(lengths.truncated)} of {len(pairs)} records exceed max_length={config.max_length}; "
               f"their prompts are cut from the left (truncation=left-prompt)", flush=True)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = StepContext(model=model, tokenizer=tokenizer, config=config, device=device, records=pairs)
-    if objective.needs_reference and not hasattr(model, "disable_adapter"):
-        ctx._frozen_reference = copy.deepcopy(model).eval().requires_grad_(False)
+    if config.gradient_checkpointing:
+        _enable_gradient_checkpointing(model)
+    tokens = TokenCount()
+    reference = copy.deepcopy(model) if objective.needs_reference and not hasattr(model, "disable_adapter") else None
+    ctx = StepContext(model=PolicyHandle(model, model, accelerator, tokens), tokenizer=bundle.tokenizer,
+                      config=config, device=bundle.device, records=pairs)
+    if reference is not None:
+        ctx._frozen_reference = frozen_reference(accelerator, reference, tokens)
     objective.setup(ctx)
     ctx.truncated_sequences = 0  # count training steps only, not a reference cache built in setup
-    params = [p for p in model.parameters() if p.requires_grad]
-    for module in objective.trainable_modules():
-        params += [p for p in module.parameters() if p.requires_grad]
-    if not params:
+    modules = TrainedModules(model, objective.trainable_modules())
+    if not any(p.requires_grad for p in modules.parameters()):
         raise ConfigError("the model has no trainable parameters; check the LoRA target modules or use lora.r=0")
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in modules.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config))
-    order = _DataOrder(len(pairs), config.seed)
-    log_path = out / "train_log.jsonl"
-    start_step, skipped = 0, 0
-    if resume:
-        recover_dir(out / "resume")  # a kill mid-swap leaves the previous state aside
-    state = load_trainer_state(out / "resume") if resume else None
+    prepared, optimizer = accelerator.prepare(modules, optimizer)
+    # Calls now go through the wrapper (gradient sync, sharding, autocast); attributes stay the model's.
+    object.__setattr__(ctx.model, "_call", prepared)
+    params = [p for p in prepared.parameters() if p.requires_grad]
+    compute_dtype = torch.bfloat16 if accelerator.mixed_precision in ("bf16", "fp16") else params[0].dtype
+    return _Run(config, pairs, out, accelerator, bundle, objective, ctx, prepared, params, optimizer, scheduler,
+                DataOrder(len(pairs), config.seed), lengths, tokens, count_parameters(model),
+                device_peak_flops(bundle.device, compute_dtype), _model_meta(config, bundle, objective), Progress())
+
+
+def _enable_gradient_checkpointing(model: Any) -> None:
+    if not hasattr(model, "gradient_checkpointing_enable"):
+        raise ConfigError(f"gradient_checkpointing: {type(model).__name__} has no gradient_checkpointing_enable(); "
+                          f"use a transformers model or set gradient_checkpointing=false")
+    # Non-reentrant checkpointing works with frozen inputs (LoRA) and with DDP's gradient hooks.
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def _resume(run: _Run) -> None:
+    """Continue from ``OUT/resume`` when it holds a state (a fresh start otherwise)."""
+    recover_dir(run.out / "resume")  # a kill mid-swap leaves the previous state aside
+    state = load_trainer_state(run.out / "resume")
     if state is not None:
-        _restore(state, model, optimizer, scheduler, order, objective, out / "resume")
-        start_step, skipped = state["step"], state["skipped"]
-        ctx.truncated_sequences = state.get("truncated_sequences", 0)
-        # Drop log lines past the checkpoint so a resumed run has no duplicated rows.
-        if dist_info.is_main:
-            kept = [row for row in read_jsonl(log_path) if row.get("step", 0) <= start_step]
-            write_jsonl(log_path, kept)
-    elif dist_info.is_main:
-        log_path.unlink(missing_ok=True)
-    meta = _model_meta(config, bundle, objective)
-    if dist_info.is_main:
-        atomic_write_json(out / "config.json", {"train": config_to_dict(config), "objective": config_to_dict(objective.config),
-                                                "model": meta, "data": {"source": data_source, **lengths.to_dict()},
-                                                "threads": thread_record()})
-    writer = _tensorboard(out) if config.tensorboard else None
-    total, trainable = count_parameters(model)
-    stop = {"flag": False}
-    previous_handler = _install_sigint(stop)
+        run.progress = restore(state, run.bundle.model, run.optimizer, run.scheduler, run.order, run.objective)
+        run.ctx.truncated_sequences = run.progress.truncated_sequences
+
+
+def _write_run_config(run: _Run, data_source: str) -> None:
+    if run.is_main:
+        atomic_write_json(run.out / "config.json", {
+            "train": config_to_dict(run.config), "objective": config_to_dict(run.objective.config), "model": run.meta,
+            "data": {"source": data_source, **run.lengths.to_dict()}, "threads": thread_record(),
+            "launch": {"world_size": run.accelerator.num_processes,
+                       "distributed_type": str(run.accelerator.distributed_type).split(".")[-1],
+                       "mixed_precision": run.accelerator.mixed_precision}})
+
+
+# -- one optimiser step ---------------------------------------------------------------------------
+def _train_step(run: _Run) -> dict[str, float]:
+    """Accumulate ``grad_accum`` micro-batches, clip, update; the step's log row (or a skip row)."""
+    run.ctx.step = run.progress.step
     started = time.perf_counter()
-    metrics: dict[str, float] = {}
-    step = start_step
-    bar = tqdm(total=config.max_steps, initial=start_step, desc=f"train {config.method}",
-               disable=not progress or not dist_info.is_main, dynamic_ncols=True)
-    try:
-        model.train()
-        while step < config.max_steps and not stop["flag"]:
-            ctx.step = step
-            step_started = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            micro: list[LossOutput] = []
-            batch_ids: list[str] = []
-            bad = None
-            for _ in range(config.grad_accum):
-                batch = [pairs[i] for i in order.take(config.batch_size, dist_info)]
-                batch_ids += [p.id for p in batch]
-                output = objective.compute_loss(ctx, batch)
-                if any_flag(not bool(torch.isfinite(output.loss)), dist_info):
-                    bad = f"non-finite loss ({output.loss.item()})"
-                    break
-                (output.loss / config.grad_accum).backward()
-                micro.append(output)
-            grad_norm = float("nan")
-            if bad is None:
-                average_gradients(params, dist_info)
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm or float("inf")))
-                if not math.isfinite(grad_norm):
-                    bad = f"non-finite gradient norm ({grad_norm})"
-            if bad is not None:
-                skipped += 1
-                optimizer.zero_grad(set_to_none=True)
-                last_good = out / "resume" if (out / "resume").exists() else None
-                if config.nan_policy == "stop" or skipped > config.max_skipped:
-                    raise TrainingError(
-                        f"{bad} at step {step + 1} (batch ids: {', '.join(batch_ids[:16])}); "
-                        f"last good checkpoint: {last_good or 'none (set save_every to keep one)'}. "
-                        f"{precision_hint(model)}"
-                        f"Lower lr, check the data, or use nan_policy=skip to skip such batches."
-                    )
-                metrics = {"step": step + 1, "skipped_batches": skipped}
-                if dist_info.is_main:
-                    append_jsonl(log_path, metrics)
-                step += 1
-                bar.update(1)
-                continue
-            step_lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            elapsed = time.perf_counter() - step_started
-            tokens = sum(m.num_tokens for m in micro)
-            metrics = {"step": step, "loss": sum(float(m.loss.detach()) for m in micro) / len(micro)}
-            for key in micro[0].metrics:
-                metrics[key] = sum(m.metrics.get(key, 0.0) for m in micro) / len(micro)
-            metrics = {k: (v if k == "step" else average_scalar(v, dist_info)) for k, v in metrics.items()}
-            metrics.update({"grad_norm": grad_norm, "lr": step_lr, "tokens_per_s": tokens / elapsed,
-                            "step_time_s": elapsed, "skipped_batches": skipped,
-                            "truncated_sequences": ctx.truncated_sequences})
-            if dist_info.is_main and (step % config.log_every == 0 or step == config.max_steps):
-                append_jsonl(log_path, metrics)
-                if writer is not None:
-                    for key, value in metrics.items():
-                        if key != "step":
-                            writer.add_scalar(f"train/{key}", value, step)
-            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-            bar.update(1)
-            if dist_info.is_main and config.save_every and step % config.save_every == 0 and step < config.max_steps:
-                _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped,
-                                ctx.truncated_sequences)
-    finally:
-        bar.close()
-        signal.signal(signal.SIGINT, previous_handler)
-        if writer is not None:
-            writer.close()
-    checkpoint = out / "checkpoint"
-    if dist_info.is_main:
-        if stop["flag"]:
-            _save_resumable(out, model, tokenizer, meta, optimizer, scheduler, order, objective, step, skipped,
-                            ctx.truncated_sequences)
-        save_model(model, tokenizer, checkpoint, meta=meta, objective=objective)
-    wall = time.perf_counter() - started
-    metrics_summary = {**metrics, "parameters": total, "trainable_parameters": trainable}
-    # A Ctrl-C during the last step changes nothing: the run is complete.
-    return TrainResult(out, checkpoint, log_path, step, skipped, metrics_summary, wall,
-                       interrupted=stop["flag"] and step < config.max_steps,
-                       truncated_records=len(lengths.truncated))
+    run.accelerator.step = 0  # accelerate counts micro-batches; a skipped step must not shift the count
+    outputs, batch_ids, bad = _accumulate(run)
+    grad_norm = float("nan")
+    if bad is None:
+        norm = run.accelerator.clip_grad_norm_(run.params, run.config.max_grad_norm or float("inf"))
+        # DeepSpeed clips inside its own step (gradient_clipping in its config) and returns no norm.
+        grad_norm = float(norm) if norm is not None else float("nan")
+        if norm is not None and not math.isfinite(grad_norm):
+            bad = f"non-finite gradient norm ({grad_norm})"
+    if bad is not None:
+        return _skip_batch(run, bad, batch_ids)
+    lr = run.scheduler.get_last_lr()[0]
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.progress.step += 1
+    return _step_row(run, outputs, grad_norm, lr, time.perf_counter() - started)
+
+
+def _accumulate(run: _Run) -> tuple[list[LossOutput], list[str], str | None]:
+    """Forward and backward each micro-batch of this rank; stop early if any rank's loss is not finite."""
+    outputs: list[LossOutput] = []
+    batch_ids: list[str] = []
+    rank, world = run.accelerator.process_index, run.accelerator.num_processes
+    for _ in range(run.config.grad_accum):
+        batch = [run.pairs[i] for i in run.order.take(run.config.batch_size, rank, world)]
+        batch_ids += [p.id for p in batch]
+        # accumulate(): DDP skips the all-reduce until the last micro-batch; backward() divides by grad_accum.
+        with run.accelerator.accumulate(run.prepared):
+            output = run.objective.compute_loss(run.ctx, batch)
+            if any_rank(not bool(torch.isfinite(output.loss)), run.accelerator):
+                return outputs, batch_ids, f"non-finite loss ({output.loss.item()})"
+            run.accelerator.backward(output.loss)
+        outputs.append(output)
+    return outputs, batch_ids, None
+
+
+def _skip_batch(run: _Run, bad: str, batch_ids: list[str]) -> dict[str, float]:
+    """nan_policy: stop naming the step, batch and last good checkpoint, or count the skip and go on."""
+    for param in run.params:
+        param.grad = None
+    run.tokens.take()
+    run.progress.skipped += 1
+    if run.config.nan_policy == "stop" or run.progress.skipped > run.config.max_skipped:
+        last_good = run.out / "resume" if (run.out / "resume").exists() else None
+        raise TrainingError(
+            f"{bad} at step {run.progress.step + 1} (batch ids: {', '.join(batch_ids[:16])}); "
+            f"last good checkpoint: {last_good or 'none (set save_every to keep one)'}. "
+            f"{precision_hint(run.bundle.model)}"
+            f"Lower lr, check the data, or use nan_policy=skip to skip such batches.")
+    run.progress.step += 1
+    return {"step": run.progress.step, "skipped_batches": run.progress.skipped}
+
+
+def _step_row(run: _Run, outputs: list[LossOutput], grad_norm: float, lr: float, seconds: float) -> dict[str, float]:
+    """Loss and objective metrics (mean over micro-batches, then ranks) and this step's throughput."""
+    row = {"loss": sum(float(o.loss.detach()) for o in outputs) / len(outputs)}
+    for key in outputs[0].metrics:
+        row[key] = sum(o.metrics.get(key, 0.0) for o in outputs) / len(outputs)
+    trained, no_grad = run.tokens.take()
+    total, trainable = run.parameters
+    row.update(throughput_row(tokens=sum(o.num_tokens for o in outputs), trained_tokens=trained,
+                              no_grad_tokens=no_grad, seconds=seconds, total_params=total, trainable_params=trainable,
+                              peak_flops=run.peak_flops, device=run.ctx.device))
+    row = mean_over_ranks(row, run.accelerator)
+    row["tokens_per_s"] *= run.accelerator.num_processes  # every rank's tokens: the run's throughput
+    return {"step": run.progress.step, **row, "grad_norm": grad_norm, "lr": lr, "step_time_s": seconds,
+            "skipped_batches": run.progress.skipped, "truncated_sequences": run.ctx.truncated_sequences}
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+def _save_resume_point(run: _Run) -> None:
+    run.progress.truncated_sequences = run.ctx.truncated_sequences
+    if run.is_main:
+        save_resumable(run.out, run.bundle.model, run.bundle.tokenizer, run.meta, run.optimizer, run.scheduler,
+                       run.order, run.objective, run.progress)
+    run.accelerator.wait_for_everyone()
+
+
+def _save_final(run: _Run) -> Path:
+    checkpoint = run.out / "checkpoint"
+    full = _gathered_policy_weights(run)
+    if run.is_main:
+        save_model(run.bundle.model, run.bundle.tokenizer, checkpoint, meta=run.meta, objective=run.objective,
+                   state_dict=full)
+    run.accelerator.wait_for_everyone()
+    return checkpoint
+
+
+def _gathered_policy_weights(run: _Run) -> dict[str, torch.Tensor] | None:
+    """Sharded runs: the policy's full weights, gathered from every rank (a collective: all ranks call
+    it; the main process gets the tensors). Unsharded runs: None, the model saves its own."""
+    if not is_sharded(run.accelerator):
+        return None
+    full = run.accelerator.get_state_dict(run.prepared)
+    return {key.removeprefix("policy."): value for key, value in full.items() if key.startswith("policy.")}
 
 
 #: why each half-precision format turns large values into inf/NaN, for the overflow message
@@ -288,31 +360,11 @@ def _model_meta(config: TrainConfig, bundle: ModelBundle, objective: Objective) 
             "lora": config_to_dict(config.lora) if config.lora.r > 0 else None, "source": bundle.source}
 
 
-def _save_resumable(out: Path, model: Any, tokenizer: Any, meta: dict[str, Any], optimizer: Any, scheduler: Any,
-                    order: _DataOrder, objective: Objective, step: int, skipped: int,
-                    truncated_sequences: int) -> None:
-    trainable = {k: v.detach().cpu() for k, v in model.named_parameters() if v.requires_grad}
-    state = {"step": step, "skipped": skipped, "truncated_sequences": truncated_sequences, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "order": {"epoch": order.epoch, "position": order.position}, "rng": rng_state(),
-             "trainable": trainable, "objective": objective.state_dict()}
-    save_model(model, tokenizer, out / "resume", meta={**meta, "step": step}, extra_state=state, objective=objective)
+@contextmanager
+def _stop_on_sigint() -> Iterator[dict[str, bool]]:
+    """First Ctrl-C: finish this step, save a resume point, stop. Second: abort."""
+    stop = {"flag": False}
 
-
-def _restore(state: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, order: _DataOrder,
-             objective: Objective, directory: Path) -> None:
-    named = dict(model.named_parameters())
-    with torch.no_grad():
-        for key, value in state["trainable"].items():
-            named[key].copy_(value.to(named[key].device))
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    order.epoch, order.position = state["order"]["epoch"], state["order"]["position"]
-    order._order = order._permutation(order.epoch)
-    objective.load_state_dict(state["objective"])
-    set_rng_state(state["rng"])
-
-
-def _install_sigint(stop: dict[str, bool]) -> Any:
     def handler(signum: int, frame: Any) -> None:
         if stop["flag"]:
             raise KeyboardInterrupt
@@ -320,16 +372,11 @@ def _install_sigint(stop: dict[str, bool]) -> Any:
         print("\nInterrupt: finishing this step, saving, then stopping (Ctrl-C again to abort).", flush=True)
 
     try:
-        return signal.signal(signal.SIGINT, handler)
+        previous = signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread
-        return signal.getsignal(signal.SIGINT)
-
-
-def _tensorboard(out: Path) -> Any:
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(str(out / "tb"))
-
-
-def iter_log(out: str | Path) -> Iterator[dict[str, Any]]:
-    yield from read_jsonl(Path(out) / "train_log.jsonl")
+        previous = None
+    try:
+        yield stop
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

@@ -1,15 +1,17 @@
 """What an ``objective`` plugin implements and what the engine hands it each micro-batch."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 
 from gemkit.data.encoding import SequenceBatch, collate, encode_sequence
 from gemkit.data.records import PreferencePair, Text
-from gemkit.logprobs import ResponseScores, response_logprobs
+from gemkit.gem.group import GroupBatch, score_groups
+from gemkit.logprobs import ResponseLogprobs, response_logprobs
 from gemkit.train.config import TrainConfig
 
 
@@ -43,7 +45,7 @@ class StepContext:
         sequences = [
             encode_sequence(self.tokenizer, p, r, max_length=self.config.max_length, system=self.config.system_prompt,
                             truncation=getattr(self.config, "truncation", "left-prompt"))
-            for p, r in zip(prompts, responses)
+            for p, r in zip(prompts, responses, strict=True)
         ]
         self.truncated_sequences += sum(seq.truncated for seq in sequences)
         return collate(sequences, self.tokenizer.pad_token_id, side=side).to(self.device)  # type: ignore[arg-type]
@@ -55,11 +57,19 @@ class StepContext:
         return self.encode(prompts, responses)
 
     # -- log-probs -----------------------------------------------------------------------------
-    def policy_logprobs(self, batch: SequenceBatch, *, with_entropy: bool = False) -> ResponseScores:
+    def policy_logprobs(self, batch: SequenceBatch, *, with_entropy: bool = False) -> ResponseLogprobs:
         return response_logprobs(self.model, batch, with_entropy=with_entropy)
 
+    def score_groups(self, prompts: list[Any], **options: Any) -> GroupBatch:
+        """:func:`gemkit.gem.group.score_groups` on this step's policy and tokenizer, with the run's
+        ``max_length`` and system prompt; its cut sequences join :attr:`truncated_sequences`."""
+        group = score_groups(self.model, self.tokenizer, list(prompts), max_length=self.config.max_length,
+                             system=self.config.system_prompt, **options)
+        self.truncated_sequences += group.truncated
+        return group
+
     @torch.no_grad()
-    def reference_logprobs(self, batch: SequenceBatch) -> ResponseScores:
+    def reference_logprobs(self, batch: SequenceBatch) -> ResponseLogprobs:
         """log π_ref: the base model with LoRA adapters disabled (no second copy), or a frozen copy
         of the initial weights under full fine-tuning (made on first use)."""
         with self.reference_model() as reference:

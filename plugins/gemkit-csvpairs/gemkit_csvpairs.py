@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gemkit
-from gemkit.data.readers import read_rows, require_fields
-from gemkit.errors import ConfigError, DataError, GemkitError
+from gemkit import ConfigError, DataError, GemkitError, read_rows, require_fields
 
 __version__ = "0.1.0"
 

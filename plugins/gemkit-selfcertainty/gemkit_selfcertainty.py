@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 import gemkit
-from gemkit.errors import ConfigError, GemkitError
-from gemkit.gem.spans import MARKER
-from gemkit.scoring import ScoreResult, ScoringInputs
+from gemkit import FINAL_ANSWER_MARKER, ConfigError, GemkitError, ScoreResult, ScoringInputs
 
 __version__ = "0.1.0"
 
@@ -85,7 +83,7 @@ class SelfCertaintyScorer:
         per_token = torch.where(mask, per_token, torch.zeros((), dtype=per_token.dtype, device=per_token.device))
         counts = mask.sum(-1)
         scores = per_token.sum(-1) / counts.clamp_min(1).to(per_token.dtype)
-        finished = torch.tensor([MARKER.search(text) is not None for text in inputs.texts], dtype=torch.bool)
+        finished = torch.tensor([FINAL_ANSWER_MARKER.search(text) is not None for text in inputs.texts], dtype=torch.bool)
         lengths = counts.tolist()
         return ScoreResult(
             scores=scores,

@@ -8,31 +8,37 @@
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import gemkit
-from gemkit.data.arithmetic import builtin_heldout, builtin_heldout_pairs, extract_final_answer
+from gemkit.data.arithmetic import (
+    builtin_heldout,
+    builtin_heldout_pairs,
+    check_level,
+    extract_final_answer,
+    last_number,
+)
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.preference import PreferenceScoring, pairwise_accuracy
 from gemkit.evaluation.results import BenchmarkResult
 from gemkit.gem.group import COT_SYSTEM_PROMPT
 from gemkit.generation import SamplingConfig, generate
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def last_number(text: str) -> str | None:
-    found = _NUMBER.findall(text)
-    return found[-1].replace(",", "") if found else None
+#: the default task (docs/metrics.md, "The default task"): one-step problems, on which the untrained
+#: embedded model is neither hopeless nor saturated
+DEFAULT_LEVEL = 1
 
 
 @dataclass
 class ArithmeticConfig:
-    limit: int = field(default=48, metadata={"help": "Held-out problems to answer."})
+    limit: int = field(default=150, metadata={"help": "Held-out problems to answer (150: a 10-point change is detectable)."})
     seed: int = field(default=1, metadata={"help": "Seed of the held-out problem set."})
-    max_new_tokens: int = field(default=96, metadata={"help": "Answer length budget (greedy)."})
+    level: int = field(default=DEFAULT_LEVEL, metadata={"help": "1: one-step problems; 2: 2-4 steps."})
+    max_new_tokens: int = field(default=48, metadata={"help": "Answer length budget (greedy); one step needs ~25 tokens."})
+
+    def __post_init__(self) -> None:
+        check_level(self.level)
 
 
 class ArithmeticAccuracy:
@@ -46,7 +52,7 @@ class ArithmeticAccuracy:
         self.config = config
 
     def load(self) -> list[dict[str, Any]]:
-        return builtin_heldout(self.config.limit, self.config.seed)
+        return builtin_heldout(self.config.limit, self.config.seed, self.config.level)
 
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
         sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
@@ -64,15 +70,20 @@ class ArithmeticAccuracy:
         return BenchmarkResult(self.name, metrics, "accuracy", {"accuracy": True, "accuracy_flexible": True},
                                {"decoding": "greedy", "max_new_tokens": self.config.max_new_tokens,
                                 "system_prompt": COT_SYSTEM_PROMPT, "extraction": "strict=Final Answer, flexible=last number",
-                                "seed": self.config.seed}, rows)
+                                "seed": self.config.seed, "level": self.config.level}, rows)
 
 
 @dataclass
 class ArithmeticPrefConfig(PreferenceScoring):
     reference: str = field(default="none", metadata={
         "help": "none: r = β·log π (GEM's convention; the same for every method and the base model); base: DPO-style."})
-    limit: int = field(default=64, metadata={"help": "Held-out pairs to score."})
+    limit: int = field(default=200, metadata={"help": "Held-out pairs to score (200: a 10-point change is detectable)."})
     seed: int = field(default=1, metadata={"help": "Seed of the held-out pair set."})
+    level: int = field(default=DEFAULT_LEVEL, metadata={"help": "1: one-step problems; 2: 2-4 steps."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_level(self.level)
 
 
 class ArithmeticPreference:
@@ -86,14 +97,14 @@ class ArithmeticPreference:
         self.config = config
 
     def load(self) -> list[Any]:
-        return builtin_heldout_pairs(self.config.limit, self.config.seed)
+        return builtin_heldout_pairs(self.config.limit, self.config.seed, self.config.level)
 
     def evaluate(self, ctx: EvalContext, items: list[Any]) -> BenchmarkResult:
         scoring = self.config
         accuracy, rows = pairwise_accuracy(ctx, items, scoring)
         return BenchmarkResult(self.name, {"accuracy": accuracy}, "accuracy", {"accuracy": True},
                                {"beta": scoring.beta, "reference": scoring.reference, "aggregate": scoring.aggregate,
-                                "ties": scoring.ties, "seed": self.config.seed}, rows)
+                                "ties": scoring.ties, "seed": self.config.seed, "level": self.config.level}, rows)
 
 
 @gemkit.hookimpl

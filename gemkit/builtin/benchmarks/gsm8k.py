@@ -26,7 +26,8 @@ import gemkit
 from gemkit.data.encoding import render_prompt
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
-from gemkit.evaluation.extract import cut_at, gsm8k_flexible, gsm8k_gold, gsm8k_match, gsm8k_strict
+from gemkit.evaluation.extract import (cut_at, gsm8k_final_answer, gsm8k_flexible, gsm8k_gold, gsm8k_match,
+                                       gsm8k_strict)
 from gemkit.evaluation.fewshot import FewShotOptions, draw_shots, fewshot_conventions, load_pool, with_shots
 from gemkit.evaluation.loading import Source, load_rows, text_field
 from gemkit.evaluation.results import BenchmarkResult, mean
@@ -42,8 +43,6 @@ class GSM8KConfig(FewShotOptions):
     engine: Literal["gemkit", "lm-eval"] = field(default="gemkit", metadata={
         "help": "Generate with gemkit's generator or run lm-evaluation-harness on the in-memory model."})
     max_new_tokens: int = field(default=256, metadata={"help": "Answer length budget (greedy)."})
-    final_answer_marker: bool = field(default=True, metadata={
-        "help": "Strict extraction also accepts 'Final Answer: N' when there is no '#### N'."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,7 +52,7 @@ class GSM8KConfig(FewShotOptions):
 
 class GSM8K:
     name = "gsm8k"
-    description = "GSM8K test: greedy answers (0- or k-shot), strict (#### N / Final Answer) and flexible."
+    description = "GSM8K test: greedy answers (0- or k-shot), lm-eval strict (#### N), flexible, and #### / Final Answer."
     Config = GSM8KConfig
     source = Source("openai/gsm8k", "main", "test", ("question", "answer"))
     fewshot_source = Source("openai/gsm8k", "main", "train", ("question", "answer"))
@@ -103,20 +102,22 @@ class GSM8K:
         texts, extra = self.generations(ctx, items)
         rows = []
         for item, text, more in zip(items, texts, extra):
-            strict = gsm8k_strict(text, final_answer_marker=self.config.final_answer_marker)
-            flexible = gsm8k_flexible(text)
+            strict, flexible, marked = gsm8k_strict(text), gsm8k_flexible(text), gsm8k_final_answer(text)
             rows.append({"id": item["id"], "correct": float(gsm8k_match(strict, item["answer"])),
-                         "correct_flexible": float(gsm8k_match(flexible, item["answer"])), "gold": gsm8k_gold(item["answer"]),
-                         "strict": strict, "flexible": flexible, "fewshot_lines": item["fewshot_lines"],
-                         "generation": text, **more})
+                         "correct_flexible": float(gsm8k_match(flexible, item["answer"])),
+                         "correct_final_answer": float(gsm8k_match(marked, item["answer"])),
+                         "gold": gsm8k_gold(item["answer"]), "strict": strict, "flexible": flexible,
+                         "final_answer": marked, "fewshot_lines": item["fewshot_lines"], "generation": text, **more})
         metrics = {"exact_match_strict": mean([r["correct"] for r in rows]),
-                   "exact_match_flexible": mean([r["correct_flexible"] for r in rows])}
+                   "exact_match_flexible": mean([r["correct_flexible"] for r in rows]),
+                   "exact_match_final_answer": mean([r["correct_final_answer"] for r in rows])}
         conventions = {"engine": self.config.engine, "prompt": PROMPT,
                        **fewshot_conventions(self.config.num_fewshot, self.fewshot_where, self.config.seed,
                                              "worked answer ending in '#### N'"),
                        "chat_template": True,
                        "decoding": "greedy", "max_new_tokens": self.config.max_new_tokens, "stop": STOPS,
-                       "strict": "first '#### N'" + (", else last 'Final Answer: N'" if self.config.final_answer_marker else ""),
+                       "strict": "first '#### N' (lm-eval strict-match)",
+                       "final_answer": "first '#### N', else last 'Final Answer: N' (gemkit's, not lm-eval's)",
                        "flexible": "last match of (-?[$0-9.,]{2,})|(-?[0-9]+)",
                        "match": "lower-case; ',', '$', text up to '#### ', trailing '.' removed; string equality"}
         return BenchmarkResult(self.name, metrics, "exact_match_strict", {k: True for k in metrics}, conventions, rows,

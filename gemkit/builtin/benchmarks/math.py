@@ -3,8 +3,10 @@
 Rows carry ``problem`` and ``solution`` (the gold answer is the last ``\\boxed{…}`` of the solution,
 or the ``answer`` field when present, as in MATH-500). The model answers greedily with an
 instruction to box its final answer; the prediction is the last boxed expression (else the text
-after ``Final Answer:``) and is correct when it equals the gold answer after
-:func:`gemkit.evaluation.extract.normalise_math`. Accuracy per ``subject`` (or ``type``) too.
+after ``Final Answer:``) and is correct when the judge named by ``equivalence`` finds it equivalent
+to the gold answer (:mod:`gemkit.evaluation.math_equiv`: Hugging Face's ``math-verify`` by default,
+or lm-eval's ``hendrycks_math`` ``is_equiv`` for comparison with lm-eval numbers). Accuracy per
+``subject`` (or ``type``) too.
 
 Zero-shot by default. With ``num_fewshot=k`` each problem follows k solved problems as earlier
 chat turns (user problem / assistant the full ``solution``, whose last ``\\boxed{}`` is what the
@@ -15,14 +17,15 @@ test split and its problems come from MATH's test set, so train never overlaps i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import gemkit
 from gemkit.errors import ConfigError, DataError
 from gemkit.evaluation.context import EvalContext
-from gemkit.evaluation.extract import last_boxed, math_answer, math_match, normalise_math
+from gemkit.evaluation.extract import last_boxed, math_answer
 from gemkit.evaluation.fewshot import FewShotOptions, draw_shots, fewshot_conventions, load_pool, with_shots
 from gemkit.evaluation.loading import Source, load_rows, row_id, text_field
+from gemkit.evaluation.math_equiv import math_equal, normalised_answer
 from gemkit.evaluation.preference import per_subset
 from gemkit.evaluation.results import BenchmarkResult, mean
 from gemkit.generation import SamplingConfig, generate
@@ -33,6 +36,8 @@ SYSTEM = "Solve the problem step by step. Put the final answer inside \\boxed{}.
 @dataclass
 class MathConfig(FewShotOptions):
     max_new_tokens: int = field(default=512, metadata={"help": "Answer length budget (greedy)."})
+    equivalence: Literal["math-verify", "lm-eval"] = field(default="math-verify", metadata={
+        "help": "Answer judge: math-verify (symbolic, default) or lm-eval (hendrycks_math is_equiv, string)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -89,8 +94,10 @@ class Math:
         rows = []
         for item, text in zip(items, out.texts):
             prediction = math_answer(text)
-            rows.append({"id": item["id"], "subset": item["subset"], "correct": float(math_match(prediction, item["gold"])),
-                         "prediction": prediction, "prediction_normalised": normalise_math(prediction),
+            correct = math_equal(prediction, item["gold"], self.config.equivalence)
+            rows.append({"id": item["id"], "subset": item["subset"], "correct": float(correct),
+                         "prediction": prediction,
+                         "prediction_normalised": normalised_answer(prediction, self.config.equivalence),
                          "gold": item["gold"], "fewshot_lines": item["fewshot_lines"], "generation": text})
         metrics = {"accuracy": mean([r["correct"] for r in rows])}
         conventions = {"system_prompt": SYSTEM,
@@ -99,7 +106,10 @@ class Math:
                        "chat_template": True, "decoding": "greedy",
                        "max_new_tokens": self.config.max_new_tokens,
                        "extraction": "last \\boxed{}, else text after 'Final Answer:'",
-                       "match": "string equality after gemkit.evaluation.extract.normalise_math"}
+                       "equivalence": self.config.equivalence,
+                       "match": ("math_verify.verify(parse(gold), parse(prediction)), both in \\boxed{}"
+                                 if self.config.equivalence == "math-verify"
+                                 else "lm_eval hendrycks_math is_equiv (strip_string, then string equality)")}
         return BenchmarkResult(self.name, metrics, "accuracy", {"accuracy": True}, conventions, rows, per_subset(rows),
                                {"scored": len(rows)})
 

@@ -38,15 +38,47 @@ def rewardbench() -> None:
 
 
 def rewardbench2() -> None:
-    subsets = ["Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties"]
+    """Five single-answer subsets, one row each, and the Ties subset as upstream ships it: for one
+    prompt a ``ref:<n>`` row (one correct answer) and a ``tied:<n>`` row (several equally correct)."""
+    subsets = ["Factuality", "Precise IF", "Math", "Safety", "Focus"]
     rows = []
-    for i, (topic, good) in enumerate(TOPICS[:6]):
+    for i, (topic, good) in enumerate(TOPICS[:5]):
         wrong = [f"{topic.capitalize()} is a unit of length.", f"{topic.capitalize()} is a musical note.",
                  f"Nobody knows what {topic} is."]
         rows.append({"id": str(i), "prompt": f"What is {topic}?", "chosen": [f"It is {good}."], "rejected": wrong,
                      "num_correct": 1, "num_rejected": 3, "total_completions": 4,
                      "models": ["writer-a", "writer-b", "writer-c", "writer-d"], "subset": subsets[i]})
+    wrong = ["Seven.", "Purple is not a colour.", "Colours do not exist."]
+    rows.append({"id": "ref:0", "prompt": "Name one primary colour of paint. Answer with one word.",
+                 "chosen": ["Red."], "rejected": wrong, "num_correct": 1, "num_rejected": 3, "total_completions": 4,
+                 "models": ["writer-a"] * 4, "subset": "Ties"})
+    rows.append({"id": "tied:0", "prompt": "Name a primary colour of paint. Answer with one word.",
+                 "chosen": ["Red.", "Blue.", "Yellow."], "rejected": wrong, "num_correct": 3, "num_rejected": 3,
+                 "total_completions": 6, "models": ["writer-a"] * 6, "subset": "Ties"})
     jsonl("rewardbench2.jsonl", rows)
+
+
+def llmbar() -> None:
+    """LLMBar's schema (princeton-nlp/LLMBar Dataset/*/dataset.json): input, output_1, output_2 and
+    label ∈ {1, 2} naming the better output; here rows 1 and 3 prefer output_2."""
+    rows = []
+    for i, (topic, good) in enumerate(TOPICS[:4]):
+        better, worse = f"{topic.capitalize()} is {good}.", f"{topic.capitalize()} is a kind of fruit."
+        label = 2 if i % 2 else 1
+        rows.append({"input": f"Define {topic} in one sentence.", "output_1": better if label == 1 else worse,
+                     "output_2": worse if label == 1 else better, "label": label})
+    (HERE / "llmbar.json").write_text(json.dumps(rows, indent=4), encoding="utf-8")
+
+
+def rm_bench() -> None:
+    """RM-Bench's schema (THU-KEG/RM-Bench total_dataset.json): chosen/rejected are lists of three
+    styled responses each, no num_correct — not a RewardBench 2 file."""
+    rows = [{"id": i, "prompt": f"What is {topic}?", "chosen": [f"It is {good}.", f"**It is {good}.**",
+                                                                 f"- It is {good}."],
+             "rejected": [f"{topic.capitalize()} is a fruit.", f"**{topic.capitalize()} is a fruit.**",
+                          f"- {topic.capitalize()} is a fruit."], "domain": "chat"}
+            for i, (topic, good) in enumerate(TOPICS[:3])]
+    (HERE / "rm_bench.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
 def ultrafeedback() -> None:
@@ -94,6 +126,14 @@ def hh_rlhf() -> None:
                      "rejected": f"{history}\n\nAssistant: Look it up yourself."})
     rows.append({"chosen": "\n\nHuman: One thing.\n\nAssistant: Yes.", "rejected": "\n\nHuman: Another.\n\nAssistant: No."})
     jsonl("hh_rlhf.jsonl", rows)
+    # The release ships {train,test}.jsonl.gz; two more real-world shapes: a response that quotes an
+    # "\n\nAssistant:" line (it must stay whole), and an empty response (excluded and counted).
+    quoting = "\n\nHuman: How do chat logs look?"
+    rows.append({"chosen": f"{quoting}\n\nAssistant: Like this:\n\nAssistant: Hello.\n\nThat is one line.",
+                 "rejected": f"{quoting}\n\nAssistant: I will not say."})
+    rows.append({"chosen": "\n\nHuman: Say something.\n\nAssistant:", "rejected": "\n\nHuman: Say something.\n\nAssistant: Hello."})
+    text = "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
+    (HERE / "hh_rlhf_test.jsonl.gz").write_bytes(gzip.compress(text, mtime=0))
 
 
 def pairs() -> None:
@@ -138,6 +178,13 @@ def math() -> None:
     train = [{"problem": f"What is ${a} \\times {b}$?", "level": "Level 1", "type": "Prealgebra",
               "solution": f"Multiplying gives ${a} \\times {b} = \\boxed{{{a * b}}}$."} for a, b in [(2, 3), (4, 5), (6, 7)]]
     jsonl("math_train.jsonl", train)
+    # The original MATH release (hendrycks/math tarball): test/<subject>/<n>.json, one object per file with
+    # problem, level, type and solution (no answer field: the gold is the solution's last \boxed{}).
+    for row in rows:
+        path = HERE / "MATH" / row["unique_id"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"problem": row["problem"], "level": f"Level {row['level']}",
+                                    "type": row["subject"], "solution": row["solution"]}, indent=4), encoding="utf-8")
 
 
 def truthfulqa() -> None:
@@ -165,20 +212,33 @@ def truthfulqa() -> None:
          "best_answer": "Yes", "correct_answers": ["Yes", "Yes, it can"], "incorrect_answers": ["No"], "source": "fixture"},
     ]
     jsonl("truthfulqa_gen.jsonl", gen)
+    # The upstream release (github.com/sylinrl/TruthfulQA): data/mc_task.json maps each choice to its
+    # label; TruthfulQA.csv has capitalised columns and ';'-separated answer lists.
+    upstream_mc = [{"question": row["question"],
+                    "mc1_targets": dict(zip(row["mc1_targets"]["choices"], row["mc1_targets"]["labels"], strict=True)),
+                    "mc2_targets": dict(zip(row["mc2_targets"]["choices"], row["mc2_targets"]["labels"], strict=True))} for row in mc]
+    (HERE / "mc_task.json").write_text(json.dumps(upstream_mc, indent=2), encoding="utf-8")
+    with open(HERE / "TruthfulQA.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Type", "Category", "Question", "Best Answer", "Correct Answers", "Incorrect Answers", "Source"])
+        for row in gen:
+            writer.writerow([row["type"], row["category"], row["question"], row["best_answer"],
+                             "; ".join(row["correct_answers"]), "; ".join(row["incorrect_answers"]), row["source"]])
 
 
 def mt_bench() -> None:
     rows = [
         {"question_id": 81, "category": "writing", "turns": ["Write a two-line poem about rain.", "Now make it rhyme."]},
         {"question_id": 82, "category": "writing", "turns": ["Write a thank-you note to a neighbour.", "Make it shorter."]},
-        {"question_id": 111, "category": "math", "turns": ["What is 12 times 12?", "And divided by 3?"]},
+        {"question_id": 111, "category": "math", "turns": ["What is 12 times 12?", "And divided by 3?"],
+         "reference": ["144", "48"]},
         {"question_id": 121, "category": "coding", "turns": ["Name a sorting algorithm.", "What is its worst case?"]},
     ]
     jsonl("mt_bench.jsonl", rows)
 
 
 if __name__ == "__main__":
-    for make in (rewardbench, rewardbench2, ultrafeedback, pku_saferlhf, hh_rlhf, pairs, gsm8k, math, truthfulqa,
+    for make in (rewardbench, rewardbench2, rm_bench, llmbar, ultrafeedback, pku_saferlhf, hh_rlhf, pairs, gsm8k, math, truthfulqa,
                  mt_bench):
         make()
     print("written:", ", ".join(sorted(p.name for p in HERE.iterdir() if p.suffix != ".py")))

@@ -1,0 +1,170 @@
+"""Devices, data parallelism, sharding and mixed precision for the engine, through ``accelerate``.
+
+The engine builds one :class:`accelerate.Accelerator` per run; what it does comes from the launcher:
+
+- one process (plain ``gemkit train``): no wrapping, optional autocast;
+- ``torchrun --nproc-per-node N`` or ``accelerate launch`` (DDP): each rank takes its own
+  ``batch_size`` slice of every global micro-batch and DDP averages the gradients,
+  g ← (1/W) Σ_r g_r, so one update equals single-process training on the global batch
+  (world × batch_size records; gloo on CPU, NCCL on CUDA);
+- ``accelerate launch --config_file configs/accelerate/fsdp.yaml`` (or a DeepSpeed config):
+  the accelerate config's sharding plugin wraps the policy.
+
+Objectives keep calling ``ctx.model(...)`` and reading its attributes: :class:`PolicyHandle`
+sends calls through the prepared wrapper (so DDP hooks, sharding and autocast apply) and
+attributes to the plain model (``generate``, ``disable_adapter``, hooks, ``parameters``).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from accelerate import Accelerator, DistributedType
+from accelerate.state import AcceleratorState, GradientState, PartialState
+from accelerate.utils import (
+    DistributedDataParallelKwargs,
+    FullyShardedDataParallelPlugin,
+    parse_flag_from_env,
+)
+
+from gemkit.train.config import TrainConfig
+
+#: distributed types whose ranks each hold only a shard of the weights
+SHARDED = (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+
+def make_accelerator(config: TrainConfig) -> Accelerator:
+    """The run's accelerator: precision from ``config.mixed_precision`` (else the launcher's config).
+
+    accelerate keeps its precision and accumulation settings in process-wide singletons; they are
+    reset (the process group stays) so that several runs in one process each get their own.
+    """
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+    # Buffers (rotary tables) never change in a language model, so DDP need not broadcast them
+    # before every forward, which would also tie the ranks' forward counts together.
+    ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+    # The engine places the model itself (load_model puts it on config.device, or on this rank's
+    # device when launched with several processes), so an explicit cuda:N is honoured.
+    accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision,
+                              gradient_accumulation_steps=config.grad_accum, device_placement=False,
+                              kwargs_handlers=[ddp])
+    if accelerator.distributed_type == DistributedType.MULTI_CPU and parse_flag_from_env("ACCELERATE_USE_FSDP"):
+        _fsdp_on_cpu(accelerator)
+    return accelerator
+
+
+def _fsdp_on_cpu(accelerator: Accelerator) -> None:
+    """Honour an FSDP accelerate config on CPU processes too.
+
+    accelerate 1.15 switches its FSDP plugin on only for GPU-type multi-device runs (its
+    ``AcceleratorState`` keeps ``MULTI_CPU`` and ignores ``ACCELERATE_USE_FSDP``), while torch's FSDP2
+    (``fully_shard``) runs on gloo. So on CPU the plugin is built from the same ``FSDP_*`` variables
+    ``accelerate launch`` sets and the state marked FSDP: the sharded path is then testable on CPU.
+    """
+    accelerator.state.fsdp_plugin = FullyShardedDataParallelPlugin()
+    # Every later AcceleratorState() copies the process-level state over its own: mark both.
+    PartialState().distributed_type = DistributedType.FSDP
+    accelerator.state.distributed_type = DistributedType.FSDP
+
+
+def is_sharded(accelerator: Accelerator) -> bool:
+    """True when each rank holds only a shard of the weights (FSDP, DeepSpeed ZeRO)."""
+    return accelerator.distributed_type in SHARDED
+
+
+class TrainedModules(torch.nn.Module):
+    """The policy and an objective's extra trainable modules (a value head), prepared as one module,
+    so one DDP/FSDP wrapper synchronises all their gradients. Calling it calls the policy."""
+
+    def __init__(self, policy: torch.nn.Module, extras: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.policy = policy
+        self.extras = torch.nn.ModuleList(extras)
+        # FSDP's transformer auto-wrap reads the layer classes to shard one by one from here.
+        self._no_split_modules = getattr(policy, "_no_split_modules", None)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.policy(*args, **kwargs)
+
+
+class TokenCount:
+    """Tokens fed through the policy (or the frozen reference) since the last :meth:`take`,
+    split into forwards with autograd (trained: forward and backward) and without (no-grad)."""
+
+    def __init__(self) -> None:
+        self.trained = 0
+        self.no_grad = 0
+
+    def add(self, kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids")
+        if ids is None:
+            return
+        if torch.is_grad_enabled():
+            self.trained += ids.numel()
+        else:
+            self.no_grad += ids.numel()
+
+    def take(self) -> tuple[int, int]:
+        counts = (self.trained, self.no_grad)
+        self.trained = self.no_grad = 0
+        return counts
+
+
+class PolicyHandle:
+    """What objectives see as ``ctx.model``: calls go through the prepared wrapper, attributes to the
+    plain model. ``generate`` runs on the plain model (DDP has nothing to synchronise there); under
+    FSDP/ZeRO-3 it passes ``synced_gpus=True`` so every rank keeps taking decoding steps, each of
+    which gathers the full weights, until the longest rank's sample ends."""
+
+    def __init__(self, module: Any, call: Any, accelerator: Accelerator | None, counter: TokenCount) -> None:
+        object.__setattr__(self, "_module", module)
+        object.__setattr__(self, "_call", call)
+        object.__setattr__(self, "_accelerator", accelerator)
+        object.__setattr__(self, "_counter", counter)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._counter.add(kwargs)
+        return self._call(*args, **kwargs)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        accelerator = self._accelerator
+        if accelerator is not None and is_sharded(accelerator) and accelerator.num_processes > 1:
+            kwargs.setdefault("synced_gpus", True)
+        with accelerator.autocast() if accelerator is not None else nullcontext():
+            return self._module.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._module, name, value)
+
+
+def frozen_reference(accelerator: Accelerator, reference: torch.nn.Module, counter: TokenCount) -> PolicyHandle:
+    """The full fine-tuning reference, placed (and under FSDP/ZeRO-3 sharded) like the policy."""
+    reference = reference.eval().requires_grad_(False)
+    if is_sharded(accelerator):
+        prepared = accelerator.prepare_model(reference, evaluation_mode=True)
+    else:
+        prepared = reference
+    return PolicyHandle(reference, prepared, None, counter)
+
+
+def any_rank(flag: bool, accelerator: Accelerator) -> bool:
+    """True on every rank if any rank raised the flag (all ranks skip a bad batch together)."""
+    if accelerator.num_processes == 1:
+        return flag
+    flags = accelerator.gather(torch.tensor([1.0 if flag else 0.0], device=accelerator.device))
+    return bool(flags.max().item() > 0)
+
+
+def mean_over_ranks(values: dict[str, float], accelerator: Accelerator) -> dict[str, float]:
+    """Each logged scalar averaged over the ranks (every rank logs the same row)."""
+    if accelerator.num_processes == 1 or not values:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=accelerator.device)
+    reduced = accelerator.reduce(tensor, reduction="mean")
+    return dict(zip(keys, (float(v) for v in reduced.tolist()), strict=True))
