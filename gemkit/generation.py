@@ -19,6 +19,8 @@ from gemkit.errors import ConfigError
 from gemkit.progress import items_bar
 from gemkit.sampling import NucleusSampler
 
+GENERATORS = ("hf", "vllm")
+
 
 @dataclass
 class SamplingConfig:
@@ -29,6 +31,7 @@ class SamplingConfig:
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
     top_k: int | None = field(default=None, metadata={"help": "Top-k cut-off; None means no cut-off."})
     do_sample: bool = field(default=True, metadata={"help": "Sample (true) or decode greedily (false)."})
+    generator: str = field(default="hf", metadata={"help": "Engine drawing the tokens: hf (transformers) or vllm."})
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -39,11 +42,18 @@ class SamplingConfig:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k is not None and self.top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}; use null (None) to switch the top-k cut-off off")
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
+        if self.generator == "vllm":
+            from gemkit.generation_vllm import check_vllm_installed
+
+            check_vllm_installed()
 
 
 #: help of the sampling options shared by every objective that samples its own candidates
 SAMPLING_HELP = {"temperature": {"help": "Sampling temperature."}, "top_p": {"help": "Nucleus sampling mass."},
-                 "max_new_tokens": {"help": "Most tokens per candidate."}}
+                 "max_new_tokens": {"help": "Most tokens per candidate."},
+                 "generator": {"help": "Engine sampling the candidates: hf (transformers) or vllm (pip install gemkit[vllm])."}}
 
 
 @dataclass
@@ -57,12 +67,14 @@ class CandidateSampling:
     temperature: float = field(default=0.9, metadata=SAMPLING_HELP["temperature"])
     top_p: float = field(default=0.95, metadata=SAMPLING_HELP["top_p"])
     max_new_tokens: int = field(default=128, metadata=SAMPLING_HELP["max_new_tokens"])
+    generator: str = field(default="hf", metadata=SAMPLING_HELP["generator"])
 
     def __post_init__(self) -> None:
         self.sampling()  # the same checks as SamplingConfig, at config time
 
     def sampling(self) -> SamplingConfig:
-        return SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p)
+        return SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                              generator=self.generator)
 
 
 @dataclass
@@ -108,9 +120,20 @@ def generate(
 
     ``progress``: a label for a progress bar over the prompts (None: the enclosing evaluation's
     label, see :mod:`gemkit.progress`; no bar outside an evaluation).
+
+    ``sampling.generator="vllm"`` draws the tokens with vLLM (:mod:`gemkit.generation_vllm`), which
+    schedules all prompts itself (``batch_size`` and the progress bar do not apply) and returns no logits.
     """
     if not prompts:
         raise ConfigError("generate() needs at least one prompt")
+    if sampling.generator == "vllm":
+        if output_logits:
+            raise ConfigError("generator=vllm returns token ids only; output_logits needs generator=hf "
+                              "(or re-score the ids with a forward pass)")
+        from gemkit.generation_vllm import generate_vllm
+
+        return generate_vllm(model, tokenizer, prompts, sampling=sampling, num_return_sequences=num_return_sequences,
+                             system=system)
     step = batch_size or len(prompts)
     parts = []
     with items_bar(len(prompts), unit="prompt", label=progress) as bar:

@@ -34,6 +34,7 @@ class PROConfig:
     max_new_tokens: int = field(default=128, metadata={"help": "Most tokens per sampled candidate (source=group)."})
     temperature_sampling: float = field(default=0.9, metadata={"help": "Sampling temperature (source=group)."})
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass (source=group)."})
+    generator: str = field(default="hf", metadata={"help": "Engine sampling the candidates (source=group): hf or vllm."})
 
     def __post_init__(self) -> None:
         resolve_component_fields(self)
@@ -46,6 +47,8 @@ class PROConfig:
             problems.append(f"a ranking needs k >= 2 candidates, got k={self.k}")
         if problems:
             raise ConfigError(problems)
+        SamplingConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature_sampling, top_p=self.top_p,
+                       generator=self.generator)
 
 
 class PRO(Objective):
@@ -59,7 +62,7 @@ class PRO(Objective):
         super().__init__(config)
         self.scorer = config.scorer.build() if config.source == "group" else None
         self.sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature_sampling,
-                                       top_p=config.top_p)
+                                       top_p=config.top_p, generator=config.generator)
 
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         if self.config.source == "group":
