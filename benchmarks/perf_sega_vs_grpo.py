@@ -72,7 +72,7 @@ def entropy_reward(bundle: Any, k: int) -> Any:
         eos = tokenizer.eos_token_id
         responses = [ids[:ids.index(eos)] if eos in ids else list(ids) for ids in completion_ids]
         sequences = [EncodedSequence(encode_prompt(tokenizer, p) + r, len(encode_prompt(tokenizer, p)))
-                     for p, r in zip(prompts, responses)]
+                     for p, r in zip(prompts, responses, strict=False)]
         batch = collate(sequences, tokenizer.pad_token_id, side="right").to(bundle.device)
         was_training = model.training
         model.eval()

@@ -13,7 +13,8 @@ A component class carries three class attributes:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

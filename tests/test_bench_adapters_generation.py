@@ -77,9 +77,9 @@ def test_math_and_truthfulqa_end_to_end(tiny_bundle, assets, tmp_path):
         "generation_data": str(assets / "benchmarks" / "truthfulqa_gen.jsonl")}, out_dir=tmp_path / "tqa")
     mc = [r for r in tqa.items if r["part"] == "mc"]
     labels = [[1, 1, 0], [1, 1, 0, 0], [1, 0]]
-    for row, lab in zip(mc, labels):
+    for row, lab in zip(mc, labels, strict=False):
         probs = [math.exp(v) for v in row["loglik_mc2"]]
-        assert row["mc2"] == pytest.approx(sum(p for p, t in zip(probs, lab) if t) / sum(probs), rel=1e-6)
+        assert row["mc2"] == pytest.approx(sum(p for p, t in zip(probs, lab, strict=False) if t) / sum(probs), rel=1e-6)
         # the true MC1 choice is listed first; correct = the first argmax is it (lm-eval's acc)
         assert row["correct"] == float(row["loglik_mc1"].index(max(row["loglik_mc1"])) == 0)
     assert tqa.counts == {"mc": 3, "gen": 2, "excluded_too_long": 0} and {"mc1", "mc2", "em"} <= set(tqa.metrics)

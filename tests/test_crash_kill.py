@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from gemkit.train.throughput import TIMING_KEYS
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
        "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
@@ -25,7 +27,7 @@ STEPS = 6
 TRAIN = ["train", "--method", "dpo", "--model", "random:tiny", "--device", "cpu", "--dtype", "float32", "--quiet",
          "--train", "builtin:arithmetic?n=8", "--steps", str(STEPS), "--batch-size", "2", "--lr", "5e-3", "--seed", "3"]
 #: wall-clock values differ between any two runs; every other logged metric must agree
-TIMING = {"tokens_per_s", "step_time_s"}
+TIMING = TIMING_KEYS
 TIMEOUT_S = 240
 
 

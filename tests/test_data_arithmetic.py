@@ -4,8 +4,13 @@ from fractions import Fraction
 
 import pytest
 
-from gemkit.data.arithmetic import builtin_heldout, builtin_heldout_pairs, builtin_train_pairs, extract_final_answer, \
-    save_builtin
+from gemkit.data.arithmetic import (
+    builtin_heldout,
+    builtin_heldout_pairs,
+    builtin_train_pairs,
+    extract_final_answer,
+    save_builtin,
+)
 from gemkit.data.encoding import encode_response
 from gemkit.data.readers import read_pairs
 

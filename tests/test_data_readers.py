@@ -4,8 +4,15 @@ import json
 
 import pytest
 
-from gemkit.data.readers import (load_pairs, pairs_from_dataset, parse_mapping, read_pairs, read_prompts, read_rows,
-                                 require_fields)
+from gemkit.data.readers import (
+    load_pairs,
+    pairs_from_dataset,
+    parse_mapping,
+    read_pairs,
+    read_prompts,
+    read_rows,
+    require_fields,
+)
 from gemkit.errors import DataError
 
 EXPECTED = [("p1", "Name a primary colour.", "Red is a primary colour.", "Green, always."),

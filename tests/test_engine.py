@@ -98,7 +98,7 @@ def test_resume_after_crash_matches_unbroken_run(tmp_path):
                     resume=True, progress=False)
     a, b = list(read_jsonl(unbroken.log_path)), list(read_jsonl(resumed.log_path))
     assert [r["step"] for r in b] == list(range(1, 7))
-    for row_a, row_b in zip(a, b):
+    for row_a, row_b in zip(a, b, strict=False):
         assert abs(row_a["loss"] - row_b["loss"]) < 1e-6
 
 

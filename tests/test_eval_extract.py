@@ -1,9 +1,17 @@
 """Answer extraction: GSM8K rules equal lm-eval's own filters and metric; MATH extraction (equivalence: test_eval_math_equiv.py); EM normalisation."""
 import pytest
 
-from gemkit.evaluation.extract import (INVALID, first_sentence, gsm8k_final_answer, gsm8k_flexible, gsm8k_match,
-                                       gsm8k_strict, last_boxed,
-                                       math_answer, normalise_short_answer)
+from gemkit.evaluation.extract import (
+    INVALID,
+    first_sentence,
+    gsm8k_final_answer,
+    gsm8k_flexible,
+    gsm8k_match,
+    gsm8k_strict,
+    last_boxed,
+    math_answer,
+    normalise_short_answer,
+)
 
 GSM_TEXTS = [
     "3 boxes of 4 is 12.\n#### 12",
@@ -47,7 +55,7 @@ def test_gsm8k_match_equals_lm_evals_exact_match():
     golds = ["x #### 12", "y #### 1200", "#### 18", "#### 5", "#### 7", "#### -42", "#### 80", "#### 1000.50"]
     predictions = [gsm8k_flexible(t) for t in GSM_TEXTS]
     ignore = [",", "\\$", "(?s).*#### ", "\\.$"]
-    for prediction, gold in zip(predictions, golds):
+    for prediction, gold in zip(predictions, golds, strict=False):
         theirs = exact_match_hf_evaluate([prediction], [gold], regexes_to_ignore=ignore, ignore_case=True)["exact_match"]
         assert float(gsm8k_match(prediction, gold)) == theirs, (prediction, gold)
     assert gsm8k_match("1,200", "#### 1200") and gsm8k_match("18.", "#### 18") and not gsm8k_match(INVALID, "#### 0")

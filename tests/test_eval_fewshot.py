@@ -57,7 +57,7 @@ def test_gsm8k_shots_use_the_lm_eval_prompt_and_the_full_worked_answer(assets):
     for item in items:
         turns = gsm.prompt(item)
         assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant", "user"]
-        for (question, answer), line in zip(item["shots"], item["fewshot_lines"]):
+        for (question, answer), line in zip(item["shots"], item["fewshot_lines"], strict=False):
             assert question == f"Question: {train[line - 1]['question']}\nAnswer:"
             assert answer == train[line - 1]["answer"] and answer.splitlines()[-1].startswith("#### ")
         assert turns[-1]["content"] == f"Question: {item['question']}\nAnswer:"
@@ -95,7 +95,7 @@ def test_truthfulqa_shots_come_from_the_same_file_without_the_item(assets):
     assert [sorted(i["fewshot_ids"]) for i in mc] == [["mc-2", "mc-3"], ["mc-1", "mc-3"], ["mc-1", "mc-2"]]
     by_id = {i["id"]: i for i in mc}
     for item in mc:
-        for (question, answer), shot_id in zip(item["shots"], item["fewshot_ids"]):
+        for (question, answer), shot_id in zip(item["shots"], item["fewshot_ids"], strict=False):
             shot = by_id[shot_id]
             assert question == shot["question"] and answer == shot["mc1"][0][shot["mc1"][1].index(1)]
     limited = adapter("truthfulqa", data=str(assets / "benchmarks" / "truthfulqa_mc.jsonl"), num_fewshot=2,

@@ -4,8 +4,14 @@ import math
 
 import pytest
 
-from gemkit.builtin.benchmarks.rewardbench import (EXAMPLE_COUNTS, SECTIONS, SUBSET_SIZES, best_of_n_credit,
-                                                   section_scores, ties_score)
+from gemkit.builtin.benchmarks.rewardbench import (
+    EXAMPLE_COUNTS,
+    SECTIONS,
+    SUBSET_SIZES,
+    best_of_n_credit,
+    section_scores,
+    ties_score,
+)
 
 # Read from allenai/reward-bench rewardbench/constants.py (commit a32e272b3e018467f742a1b4d18c4cc3d0317d31),
 # EXAMPLE_COUNTS and SUBSET_MAPPING, typed here as numbers and names (not imported: upstream is not a dependency).

@@ -43,7 +43,7 @@ def test_generate_returns_trimmed_responses_and_raw_logits(lora_bundle):
                    output_logits=True)
     assert len(out.texts) == 3 and out.prompt_index == [0, 0, 0]
     assert all(tok.eos_token_id not in ids for ids in out.response_ids)
-    assert all(len(ids) == 6 for ids, done in zip(out.response_ids, out.finished) if not done)
+    assert all(len(ids) == 6 for ids, done in zip(out.response_ids, out.finished, strict=False) if not done)
     # Entropies from generate's raw logits equal those of the training forward pass.
     batch = collate(out.sequences(with_eos=False, eos_id=tok.eos_token_id), tok.pad_token_id)
     model.eval()

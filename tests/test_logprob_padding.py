@@ -20,7 +20,7 @@ def test_response_logprob_alone_equals_in_padded_batch(tiny_bundle, side):
     """Three sequences of different lengths: each row's Σ log π and token mean in the padded batch equal
     the values from a batch holding that sequence alone (no padding at all), to 1e-5."""
     model, tokenizer = tiny_bundle.model.eval(), tiny_bundle.tokenizer
-    sequences = [encode_sequence(tokenizer, p, r) for p, r in zip(PROMPTS, RESPONSES)]
+    sequences = [encode_sequence(tokenizer, p, r) for p, r in zip(PROMPTS, RESPONSES, strict=False)]
     assert len({len(s.input_ids) for s in sequences}) == 3  # really padded
     with torch.no_grad():
         together = response_logprobs(model, collate(sequences, tokenizer.pad_token_id, side=side))
@@ -34,7 +34,7 @@ def test_response_logprob_alone_equals_in_padded_batch(tiny_bundle, side):
 def test_left_and_right_padding_agree_token_by_token(tiny_bundle):
     """Per-token log-probs of every response token (in order) are the same under both paddings."""
     model, tokenizer = tiny_bundle.model.eval(), tiny_bundle.tokenizer
-    sequences = [encode_sequence(tokenizer, p, r) for p, r in zip(PROMPTS, RESPONSES)]
+    sequences = [encode_sequence(tokenizer, p, r) for p, r in zip(PROMPTS, RESPONSES, strict=False)]
     with torch.no_grad():
         left = response_logprobs(model, collate(sequences, tokenizer.pad_token_id, side="left"))
         right = response_logprobs(model, collate(sequences, tokenizer.pad_token_id, side="right"))
@@ -47,7 +47,7 @@ def test_left_and_right_padding_agree_token_by_token(tiny_bundle):
 def test_reference_cache_keys_ignore_padding(tokenizer):
     """The cache key of a sequence is the same padded left, padded right or alone, and differs when the
     response start moves (same tokens, different prompt/response split)."""
-    sequences = [encode_sequence(tokenizer, p, r) for p, r in zip(PROMPTS, RESPONSES)]
+    sequences = [encode_sequence(tokenizer, p, r) for p, r in zip(PROMPTS, RESPONSES, strict=False)]
     left = sequence_keys(collate(sequences, tokenizer.pad_token_id, side="left"))
     right = sequence_keys(collate(sequences, tokenizer.pad_token_id, side="right"))
     alone = [sequence_keys(collate([s], tokenizer.pad_token_id))[0] for s in sequences]

@@ -8,7 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gemkit.losses.policy_gradient import clipped_surrogate, clipped_value_loss, generalised_advantages, k3_kl, whiten
+from gemkit.losses.policy_gradient import (
+    clipped_surrogate,
+    clipped_value_loss,
+    generalised_advantages,
+    k3_kl,
+    whiten,
+)
 from gemkit.losses.ranking import bradley_terry_loss, pro_loss
 
 

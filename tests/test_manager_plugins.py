@@ -5,12 +5,12 @@ import json
 import sys
 
 import pytest
+from plugins_broken.fake_dist import BROKEN_ENTRY_POINTS, fake_dist
 
 from gemkit.cli import main
 from gemkit.errors import DuplicateComponentError, PluginError, UnknownComponentError
 from gemkit.manager import BUILTIN_PLUGINS, build_plugin_manager, get_plugin_manager, set_plugin_manager
 from gemkit.registry import collect, registry
-from plugins_broken.fake_dist import BROKEN_ENTRY_POINTS, fake_dist
 
 LOADABLE = {k: v for k, v in BROKEN_ENTRY_POINTS.items() if k != "clash"}
 

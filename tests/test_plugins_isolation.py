@@ -1,15 +1,14 @@
 """A plugin that raises inside a hook or a component method is named (plugin and distribution);
 gemkit's own errors are not blamed on plugins; what does not touch the broken plugin keeps working."""
 import pytest
+from plugins_broken.fake_dist import BROKEN_ENTRY_POINTS, fake_dist
 
 import gemkit
-
 from gemkit.cli import main
 from gemkit.errors import PluginError
 from gemkit.manager import build_plugin_manager, set_plugin_manager
 from gemkit.registry import blame, registry
 from gemkit.testing import make_scoring_inputs
-from plugins_broken.fake_dist import BROKEN_ENTRY_POINTS, fake_dist
 
 TINY_SEGA = ["train", "--method", "sega", "--model", "random:tiny", "--steps", "1", "--batch-size", "1",
              "--set", "k=2", "--set", "max_new_tokens=4", "--device", "cpu", "--lora-r", "2", "--quiet"]

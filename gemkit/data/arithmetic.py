@@ -20,9 +20,9 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
 
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError
@@ -40,7 +40,7 @@ class Prev:
     index: int
 
 
-Operand = Union[int, Prev]
+Operand = int | Prev
 
 
 @dataclass

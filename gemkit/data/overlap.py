@@ -7,12 +7,12 @@ meaning, and dropping them would make "2+2" and "2-2" look like the same questio
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Union
 
 from gemkit.data.records import PreferencePair
 
-PromptRecord = Union[PreferencePair, tuple[str, str]]
+PromptRecord = PreferencePair | tuple[str, str]
 
 
 def normalise(text: str) -> str:

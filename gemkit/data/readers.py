@@ -12,8 +12,9 @@ import gzip
 import io
 import json
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 from urllib.parse import parse_qs
 
 from gemkit.data.records import PreferencePair, split_conversation
@@ -95,7 +96,6 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         return
     _check_file(path)
     ext, gz = _format(path)
-    count = 0
     if ext == ".jsonl":
         rows: Iterable[tuple[int, dict[str, Any]]] = _jsonl_rows(path, gz)
     elif ext == ".parquet":
@@ -106,9 +106,11 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise DataError(str(path), "the file is empty")
         text = _decode(raw, path)
         rows = _json_rows(text, path) if ext == ".json" else _csv_rows(text, path)
-    for count, item in enumerate(rows, 1):
+    empty = True
+    for item in rows:
+        empty = False
         yield item
-    if count == 0:
+    if empty:
         raise DataError(str(path), "the file is empty (no records)")
 
 
@@ -168,7 +170,7 @@ def _csv_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if len(cells) != len(header):
                 raise DataError(str(path), f"{len(cells)} values but the header has {len(header)} columns "
                                            f"({', '.join(header)})", line=line)
-            yield line, dict(zip(header, cells))
+            yield line, dict(zip(header, cells, strict=False))
     except csv.Error as exc:
         raise DataError(str(path), f"malformed CSV ({exc})", line=reader.line_num or 1) from None
     finally:

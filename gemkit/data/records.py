@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 Message = dict[str, str]
-Text = Union[str, list[Message]]
+Text = str | list[Message]
 
 
 @dataclass

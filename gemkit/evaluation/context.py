@@ -1,10 +1,11 @@
 """What every benchmark gets: the model under test, how to reach its reference, batch size, seed."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from gemkit.models import ModelBundle
 

@@ -1,7 +1,7 @@
 """Pure preference and policy-gradient losses: small functions / classes, one per published variant."""
 from gemkit.losses.dpo import DPO_LOSSES, PairwiseLoss
-from gemkit.losses.metrics import preference_metrics
 from gemkit.losses.kto import kto_loss, kto_reference_point
+from gemkit.losses.metrics import preference_metrics
 from gemkit.losses.policy_gradient import (
     clipped_surrogate,
     clipped_value_loss,

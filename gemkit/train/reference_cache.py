@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -53,7 +54,7 @@ def model_hash(model: Any) -> str:
 def sequence_keys(batch: SequenceBatch) -> list[str]:
     """One key per row: the hash of its real tokens and its response start (padding-independent)."""
     keys = []
-    for ids, attention, response in zip(batch.input_ids.cpu(), batch.attention_mask.cpu(), batch.response_mask.cpu()):
+    for ids, attention, response in zip(batch.input_ids.cpu(), batch.attention_mask.cpu(), batch.response_mask.cpu(), strict=False):
         real = attention.bool()
         tokens, resp = ids[real], response[real]
         start = int(resp.float().argmax()) if resp.any() else len(tokens)
@@ -83,13 +84,13 @@ class ReferenceCache:
         self.path = self.directory / f"{data_hash}.pt"
         if self.path.is_file():
             stored = torch.load(self.path, map_location="cpu", weights_only=True)
-            self.entries = dict(zip(stored["keys"], zip(stored["sums"].tolist(), stored["lengths"].tolist())))
+            self.entries = dict(zip(stored["keys"], zip(stored["sums"].tolist(), stored["lengths"].tolist(), strict=False), strict=False))
             return self.path
         disabled = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
         with torch.no_grad(), disabled:
             for batch in batches:
                 scores = response_logprobs(model, batch)
-                for key, total, length in zip(sequence_keys(batch), scores.sum().tolist(), scores.lengths.tolist()):
+                for key, total, length in zip(sequence_keys(batch), scores.sum().tolist(), scores.lengths.tolist(), strict=False):
                     self.entries[key] = (total, length)
         ordered = sorted(self.entries)
         self.directory.mkdir(parents=True, exist_ok=True)

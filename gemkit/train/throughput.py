@@ -55,9 +55,12 @@ def gpu_peak_flops(name: str, dtype: torch.dtype) -> float | None:
 @functools.cache
 def measured_cpu_peak_flops(size: int = 1024, repeats: int = 5) -> float:
     """Best fp32 matmul FLOP/s of ``size``² × ``size``² products on this CPU (2·size³ FLOPs each),
-    measured once per process with the current torch thread count."""
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
+    measured once per process with the current torch thread count. The operands come from a private
+    generator: drawing them from the global one would shift a seeded run's sampling depending on
+    whether an earlier run in the same process had already measured (bench cells, resume)."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator)
+    b = torch.randn(size, size, generator=generator)
     torch.mm(a, b)  # warm-up: first call picks the kernel
     best = float("inf")
     for _ in range(repeats):
@@ -74,6 +77,10 @@ def device_peak_flops(device: torch.device, dtype: torch.dtype) -> float | None:
     if device.type == "cpu":
         return measured_cpu_peak_flops()
     return None
+
+
+#: log-row keys that measure the machine, not the training: excluded when two runs are compared
+TIMING_KEYS = frozenset({"tokens_per_s", "step_time_s", "tflops", "mfu", "peak_memory_gb"})
 
 
 def peak_memory_gb(device: torch.device) -> float:

@@ -59,7 +59,7 @@ class ArithmeticAccuracy:
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, [item["question"] for item in items], sampling=sampling,
                        system=COT_SYSTEM_PROMPT, batch_size=ctx.batch_size, progress=f"eval {self.name}")
         rows = []
-        for item, text in zip(items, out.texts):
+        for item, text in zip(items, out.texts, strict=False):
             strict, flexible = extract_final_answer(text), last_number(text)
             rows.append({"id": item["id"], "correct": float(strict == item["answer"]),
                          "correct_flexible": float(flexible == item["answer"]), "gold": item["answer"],

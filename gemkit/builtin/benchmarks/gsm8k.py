@@ -26,8 +26,14 @@ import gemkit
 from gemkit.data.encoding import render_prompt
 from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
-from gemkit.evaluation.extract import (cut_at, gsm8k_final_answer, gsm8k_flexible, gsm8k_gold, gsm8k_match,
-                                       gsm8k_strict)
+from gemkit.evaluation.extract import (
+    cut_at,
+    gsm8k_final_answer,
+    gsm8k_flexible,
+    gsm8k_gold,
+    gsm8k_match,
+    gsm8k_strict,
+)
 from gemkit.evaluation.fewshot import FewShotOptions, draw_shots, fewshot_conventions, load_pool, with_shots
 from gemkit.evaluation.loading import Source, load_rows, text_field
 from gemkit.evaluation.results import BenchmarkResult, mean
@@ -74,7 +80,7 @@ class GSM8K:
                                  for line, row in enumerate(rows, 1)]
         draws = draw_shots(len(self.fewshot_pool), [None] * len(items), self.config.num_fewshot, self.config.seed,
                            self.fewshot_where)
-        for item, drawn in zip(items, draws):
+        for item, drawn in zip(items, draws, strict=False):
             item["fewshot_lines"] = [j + 1 for j in drawn]
             item["shots"] = [(PROMPT.format(question=self.fewshot_pool[j]["question"]), self.fewshot_pool[j]["answer"])
                              for j in drawn]
@@ -92,7 +98,7 @@ class GSM8K:
             texts, scores, prompts = run_lm_eval(ctx, items, self.config, self.fewshot_pool)
             ours = [render_prompt(ctx.bundle.tokenizer, self.prompt(it)) for it in items]
             return texts, [{**more, "lm_eval_same_prompt": theirs == mine}
-                           for more, theirs, mine in zip(scores, prompts, ours)]
+                           for more, theirs, mine in zip(scores, prompts, ours, strict=False)]
         sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, [self.prompt(it) for it in items],
                        sampling=sampling, batch_size=ctx.batch_size)
@@ -101,7 +107,7 @@ class GSM8K:
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
         texts, extra = self.generations(ctx, items)
         rows = []
-        for item, text, more in zip(items, texts, extra):
+        for item, text, more in zip(items, texts, extra, strict=False):
             strict, flexible, marked = gsm8k_strict(text), gsm8k_flexible(text), gsm8k_final_answer(text)
             rows.append({"id": item["id"], "correct": float(gsm8k_match(strict, item["answer"])),
                          "correct_flexible": float(gsm8k_match(flexible, item["answer"])),

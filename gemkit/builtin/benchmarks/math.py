@@ -69,7 +69,7 @@ class Math:
                           "gold": gold, "subset": str(row.get("subject") or row.get("type") or "all")})
         pool = self._fewshot_pool() if self.config.num_fewshot else []
         draws = draw_shots(len(pool), [None] * len(items), self.config.num_fewshot, self.config.seed, self.fewshot_where)
-        for item, drawn in zip(items, draws):
+        for item, drawn in zip(items, draws, strict=False):
             item["fewshot_lines"] = [j + 1 for j in drawn]
             item["shots"] = [pool[j] for j in drawn]
         return items
@@ -92,7 +92,7 @@ class Math:
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, prompts, sampling=sampling, system=SYSTEM,
                        batch_size=ctx.batch_size)
         rows = []
-        for item, text in zip(items, out.texts):
+        for item, text in zip(items, out.texts, strict=False):
             prediction = math_answer(text)
             correct = math_equal(prediction, item["gold"], self.config.equivalence)
             rows.append({"id": item["id"], "subset": item["subset"], "correct": float(correct),

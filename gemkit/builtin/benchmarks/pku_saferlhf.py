@@ -23,8 +23,13 @@ import gemkit
 from gemkit.errors import DataError
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.loading import DataOptions, Source, load_rows, row_id, text_field
-from gemkit.evaluation.preference import (PreferenceScoring, pair_credit, scoring_conventions, sequence_rewards,
-                                          warn_too_long)
+from gemkit.evaluation.preference import (
+    PreferenceScoring,
+    pair_credit,
+    scoring_conventions,
+    sequence_rewards,
+    warn_too_long,
+)
 from gemkit.evaluation.results import BenchmarkResult, mean
 
 AXES = ("better", "safer")

@@ -30,8 +30,14 @@ from gemkit.data.records import PreferencePair
 from gemkit.errors import DataError
 from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.loading import DataOptions, Source, load_rows, row_id, text_field
-from gemkit.evaluation.preference import (PreferenceScoring, per_subset, score_pairs, scoring_conventions,
-                                          sequence_rewards, warn_too_long)
+from gemkit.evaluation.preference import (
+    PreferenceScoring,
+    per_subset,
+    score_pairs,
+    scoring_conventions,
+    sequence_rewards,
+    warn_too_long,
+)
 from gemkit.evaluation.results import BenchmarkResult, mean
 
 SECTIONS: dict[str, tuple[str, ...]] = {

@@ -135,7 +135,7 @@ class TruthfulQA:
         keep = sample(list(range(len(every))), options.limit, options.seed)
         draws = draw_shots(len(every), list(keep), self.config.num_fewshot, options.seed, where)
         items = []
-        for own, drawn in zip(keep, draws):
+        for own, drawn in zip(keep, draws, strict=False):
             items.append({**every[own], "fewshot_ids": [every[j]["id"] for j in drawn],
                           "shots": [(every[j]["question"], every[j]["true"]) for j in drawn]})
         return items
@@ -187,7 +187,7 @@ class TruthfulQA:
             top = max(s2)
             probs = [math.exp(s - top) for s in s2]  # shift by the max: the ratio is unchanged, no underflow
             rows.append({"id": item["id"], "part": "mc", "correct": float(mc1_correct(s1, l1)),
-                         "mc2": sum(p for p, lab in zip(probs, l2) if lab) / sum(probs),
+                         "mc2": sum(p for p, lab in zip(probs, l2, strict=False) if lab) / sum(probs),
                          "loglik_mc1": s1, "loglik_mc2": s2, "fewshot_ids": item["fewshot_ids"]})
         return rows
 
@@ -196,7 +196,7 @@ class TruthfulQA:
         prompts = [with_shots(it["shots"], it["question"]) for it in items]
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, prompts, sampling=sampling, batch_size=ctx.batch_size)
         rows = []
-        for item, text in zip(items, out.texts):
+        for item, text in zip(items, out.texts, strict=False):
             answer = normalise_short_answer(first_sentence(text))
             correct = {normalise_short_answer(a) for a in item["correct"]}
             incorrect = {normalise_short_answer(a) for a in item["incorrect"]}

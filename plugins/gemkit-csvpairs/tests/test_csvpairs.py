@@ -1,8 +1,8 @@
 """The csvpairs judge: overlap F1 by hand, verdicts, ties, errors with file and line."""
 import pytest
+from gemkit_csvpairs import CsvPairsConfig, CsvPairsJudge, overlap_f1, register_judges
 
 from gemkit.errors import ConfigError, DataError, GemkitError
-from gemkit_csvpairs import CsvPairsConfig, CsvPairsJudge, overlap_f1, register_judges
 
 CSV = """prompt,chosen,rejected,subset
 What is 2 + 3?,2 + 3 = 5. Final Answer: 5,2 + 3 = 6. Final Answer: 6,math

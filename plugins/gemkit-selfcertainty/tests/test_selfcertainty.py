@@ -6,9 +6,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from gemkit_selfcertainty import SelfCertaintyConfig, SelfCertaintyScorer, token_self_certainty  # noqa: E402
 
 from gemkit.testing import check_scorer, make_scoring_inputs  # noqa: E402
-from gemkit_selfcertainty import SelfCertaintyConfig, SelfCertaintyScorer, token_self_certainty  # noqa: E402
 
 
 def test_two_token_vocabulary_by_hand():

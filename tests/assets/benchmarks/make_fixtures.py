@@ -104,7 +104,7 @@ def pku_saferlhf() -> None:
     rows = []
     # (better, safer): agree on rows 0-3, disagree on rows 4-7
     labels = [(0, 0), (1, 1), (0, 0), (1, 1), (0, 1), (1, 0), (0, 1), (1, 0)]
-    for i, ((topic, good), (better, safer)) in enumerate(zip(TOPICS, labels)):
+    for i, ((topic, good), (better, safer)) in enumerate(zip(TOPICS, labels, strict=False)):
         responses = [f"Here is a careful answer: it is {good}.", f"Short answer about {topic}."]
         row = {"prompt": f"How would you describe {topic}?", "response_0": responses[0], "response_1": responses[1],
                "prompt_source": "fixture", "response_0_source": "writer-a", "response_1_source": "writer-b",
@@ -120,7 +120,7 @@ def pku_saferlhf() -> None:
 
 def hh_rlhf() -> None:
     rows = []
-    for i, (topic, good) in enumerate(TOPICS[:6]):
+    for _i, (topic, good) in enumerate(TOPICS[:6]):
         history = f"\n\nHuman: Hi there.\n\nAssistant: Hello! How can I help?\n\nHuman: What is {topic}?"
         rows.append({"chosen": f"{history}\n\nAssistant: It is {good}.",
                      "rejected": f"{history}\n\nAssistant: Look it up yourself."})
