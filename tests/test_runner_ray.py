@@ -130,7 +130,7 @@ def _gemkit_bench(out, *extra):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     args = [sys.executable, "-m", "gemkit", "bench", "--methods", "dpo", "--benchmarks", "arithmetic-pref",
             "--model", "random:tiny", "--steps", "1", "--batch-size", "2", "--lora-r", "4", "--limit", "3",
-            "--shots", "4", "--out", str(out), *extra]
+            "--shots", "4", "--no-sft", "--out", str(out), *extra]
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
 
 
