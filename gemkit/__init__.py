@@ -6,14 +6,48 @@ returns, what an objective implements and is handed, the preference record, the 
 helpers of reader and judge plugins, and the typed component fields of a Config. Everything else
 is internal and may change; ``gemkit.testing`` holds the conformance checks for plugin tests.
 """
-from gemkit.components import ComponentSpec, MappingSpec, ScorerSpec, spec_field
-from gemkit.data.readers import read_rows, require_fields
-from gemkit.data.records import PreferencePair
-from gemkit.errors import ConfigError, DataError, GemkitError, ModelLoadError, PluginError
-from gemkit.gem.spans import MARKER as FINAL_ANSWER_MARKER
-from gemkit.hookspecs import hookimpl
-from gemkit.scoring import ScoreResult, ScoringInputs
-from gemkit.train.objective import LossOutput, Objective, StepContext
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> (module, attribute). Resolved on first use (PEP 562), so ``import gemkit`` loads
+#: no torch: the CLI must set the OpenMP wait policy before torch starts its runtime (gemkit.threads).
+_PUBLIC = {
+    "ComponentSpec": ("gemkit.components", "ComponentSpec"),
+    "MappingSpec": ("gemkit.components", "MappingSpec"),
+    "ScorerSpec": ("gemkit.components", "ScorerSpec"),
+    "spec_field": ("gemkit.components", "spec_field"),
+    "read_rows": ("gemkit.data.readers", "read_rows"),
+    "require_fields": ("gemkit.data.readers", "require_fields"),
+    "PreferencePair": ("gemkit.data.records", "PreferencePair"),
+    "ConfigError": ("gemkit.errors", "ConfigError"),
+    "DataError": ("gemkit.errors", "DataError"),
+    "GemkitError": ("gemkit.errors", "GemkitError"),
+    "ModelLoadError": ("gemkit.errors", "ModelLoadError"),
+    "PluginError": ("gemkit.errors", "PluginError"),
+    "FINAL_ANSWER_MARKER": ("gemkit.gem.spans", "MARKER"),
+    "hookimpl": ("gemkit.hookspecs", "hookimpl"),
+    "ScoreResult": ("gemkit.scoring", "ScoreResult"),
+    "ScoringInputs": ("gemkit.scoring", "ScoringInputs"),
+    "LossOutput": ("gemkit.train.objective", "LossOutput"),
+    "Objective": ("gemkit.train.objective", "Objective"),
+    "StepContext": ("gemkit.train.objective", "StepContext"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'gemkit' has no attribute '{name}'")
+    module, attribute = _PUBLIC[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
 
 __version__ = "0.1.0"
 

@@ -3,6 +3,9 @@
 The cgroup and /proc files are fakes written under tmp_path in the kernel's exact formats; the
 functions under test read them for real.
 """
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +172,13 @@ def test_cli_threads_option_reaches_torch_and_config_json(tmp_path, keep_torch_t
     record = json.loads((tmp_path / "run" / "config.json").read_text())["threads"]
     assert (record["threads"], record["source"]) == (1, "--threads")
     assert record["usable_cpus"] >= 1 and record["wait_policy"]
+
+
+def test_importing_the_cli_loads_no_torch():
+    """The CLI sets OMP_WAIT_POLICY before torch starts its OpenMP runtime, which only works while
+    ``import gemkit.cli`` (and the public API in ``gemkit/__init__.py``) import no torch. Checked: the
+    eager imports that gemkit/__init__.py had before made this fail."""
+    code = "import sys, gemkit.cli, gemkit; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.stdout.strip() == "False"
