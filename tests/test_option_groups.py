@@ -42,10 +42,10 @@ def test_each_pairwise_objective_uses_the_shared_checks(make, message):
 
 
 def test_sampling_objectives_share_one_group_with_their_own_defaults():
-    """SEGA, GRPO and rm-ppo have the same three sampling fields (with the same help) and hand the
+    """SEGA, GRPO and rm-ppo have the same four sampling fields (with the same help) and hand the
     same SamplingConfig on; GRPO and rm-ppo keep their top_p of 1.0, SEGA its 0.95."""
     names = {f.name for f in dataclasses.fields(CandidateSampling)}
-    assert names == {"temperature", "top_p", "max_new_tokens"}
+    assert names == {"temperature", "top_p", "max_new_tokens", "generator"}
     for cls in (SegaConfig, GRPOConfig, PPOConfig):
         assert issubclass(cls, CandidateSampling)
     assert SegaConfig().sampling() == SamplingConfig(max_new_tokens=128, temperature=0.9, top_p=0.95)
