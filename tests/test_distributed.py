@@ -104,6 +104,20 @@ def test_two_process_resume_matches_uninterrupted_two_process_run(tmp_path):
     _assert_same_rows(list(read_jsonl(unbroken.log_path)), resumed)
 
 
+def _single_and_torchrun(tmp_path, common: list[str], launch_env: dict[str, str] | None = None):
+    """Train logs of ``gemkit train COMMON`` in one process at batch 2 and under ``torchrun
+    --nproc-per-node 2`` at batch 1 per rank (``launch_env``: what a launcher exports, e.g. FSDP)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "gemkit", "train", *common, "--batch-size", "2",
+                    "--out", str(tmp_path / "single")], check=True, env=env, timeout=300)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                str(_free_port())]
+    subprocess.run([*torchrun, "-m", "gemkit", "train", *common, "--batch-size", "1", "--out", str(tmp_path / "multi")],
+                   check=True, env={**env, **(launch_env or {})}, timeout=300)
+    return (list(read_jsonl(tmp_path / "single" / "train_log.jsonl")),
+            list(read_jsonl(tmp_path / "multi" / "train_log.jsonl")))
+
+
 def test_torchrun_cli_dpo_matches_single_process(tmp_path):
     """``torchrun --nproc-per-node 2 -m gemkit train --method dpo`` with --batch-size 1 logs the same
     losses and gradient norms as ``gemkit train --method dpo --batch-size 2`` in one process (2 steps,
@@ -112,15 +126,7 @@ def test_torchrun_cli_dpo_matches_single_process(tmp_path):
     config.write_text("# gemkit train -c dpo.yaml\nlora: {r: 4, alpha: 8, dropout: 0.0}\n")
     common = ["--method", "dpo", "--model", "random:tiny", "--device", "cpu", "--steps", "2", "--lr", "1e-3",
               "-c", str(config), "--quiet", "--seed", "0"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "gemkit", "train", *common, "--batch-size", "2",
-                    "--out", str(tmp_path / "single")], check=True, env=env, timeout=300)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                str(_free_port())]
-    subprocess.run([*torchrun, "-m", "gemkit", "train", *common, "--batch-size", "1", "--out", str(tmp_path / "ddp")],
-                   check=True, env=env, timeout=300)
-    _assert_same_rows(list(read_jsonl(tmp_path / "single" / "train_log.jsonl")),
-                      list(read_jsonl(tmp_path / "ddp" / "train_log.jsonl")))
+    _assert_same_rows(*_single_and_torchrun(tmp_path, common))
 
 
 #: what ``accelerate launch --config_file configs/accelerate/fsdp.yaml`` exports to each process
@@ -158,7 +164,7 @@ def test_fsdp2_on_two_cpu_processes_matches_single_process(tmp_path, lora_r):
     expected = load_trained(single.checkpoint, device="cpu")
     for (name, a), (_, b) in zip(reloaded.model.named_parameters(), expected.model.named_parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-5), name
-    launch = json.loads((tmp_path / "fsdp" / "config.json").read_text())["launch"]
+    launch = json.loads((tmp_path / "multi" / "config.json").read_text())["launch"]
     assert launch == {"world_size": 2, "distributed_type": "FSDP", "mixed_precision": "no"}
 
 
@@ -175,20 +181,12 @@ def test_fsdp2_torchrun_dpo_full_finetune_with_frozen_reference(tmp_path):
     """
     common = ["--method", "dpo", "--model", "random:tiny", "--device", "cpu", "--steps", "2", "--lr", "1e-3",
               "--lora-r", "0", "--quiet", "--seed", "0"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "gemkit", "train", *common, "--batch-size", "2",
-                    "--out", str(tmp_path / "single")], check=True, env=env, timeout=300)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                str(_free_port())]
-    subprocess.run([*torchrun, "-m", "gemkit", "train", *common, "--batch-size", "1", "--out", str(tmp_path / "fsdp")],
-                   check=True, env={**env, **FSDP_ENV}, timeout=300)
-    single = list(read_jsonl(tmp_path / "single" / "train_log.jsonl"))
-    sharded = list(read_jsonl(tmp_path / "fsdp" / "train_log.jsonl"))
+    single, sharded = _single_and_torchrun(tmp_path, common, FSDP_ENV)
     _assert_same_rows(single, sharded, norm_rtol=1e-4)
     assert abs(single[0]["loss"] - 0.6931472) < 1e-6
     assert single[1]["rewards/chosen"] != 0.0
     assert abs(single[1]["rewards/chosen"] - sharded[1]["rewards/chosen"]) < 1e-5
-    launch = json.loads((tmp_path / "fsdp" / "config.json").read_text())["launch"]
+    launch = json.loads((tmp_path / "multi" / "config.json").read_text())["launch"]
     assert launch["distributed_type"] == "FSDP"
 
 
