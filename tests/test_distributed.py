@@ -164,7 +164,7 @@ def test_fsdp2_on_two_cpu_processes_matches_single_process(tmp_path, lora_r):
     expected = load_trained(single.checkpoint, device="cpu")
     for (name, a), (_, b) in zip(reloaded.model.named_parameters(), expected.model.named_parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-5), name
-    launch = json.loads((tmp_path / "multi" / "config.json").read_text())["launch"]
+    launch = json.loads((tmp_path / "fsdp" / "config.json").read_text())["launch"]
     assert launch == {"world_size": 2, "distributed_type": "FSDP", "mixed_precision": "no"}
 
 
