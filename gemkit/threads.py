@@ -9,7 +9,10 @@ Two things go wrong under contention:
   Between parallel regions libgomp's idle threads spin for ~300 000 iterations before sleeping.
   A decode step is thousands of tiny parallel regions, so the spinning thread burns the share of
   the core the working thread needed. ``OMP_WAIT_POLICY=PASSIVE`` makes idle threads sleep at
-  once. libgomp reads it when it is loaded, i.e. when torch is imported, so
+  once. On an idle machine the spinning is what makes those regions cheap (passive waiting made
+  idle greedy decoding 1.57x slower, reports/perf/contention.md), so :func:`set_wait_policy` sets
+  PASSIVE only when other runnable tasks are seen at start-up, like the thread count below.
+  libgomp reads the policy when it is loaded, i.e. when torch is imported, so
   :func:`set_wait_policy` must run before that (the CLI does it first thing in ``main``).
   ``KMP_BLOCKTIME`` is the Intel/LLVM runtime's knob and does nothing here; ``GOMP_SPINCOUNT``
   is libgomp's finer one. A user's own setting of any of the three wins.
@@ -167,10 +170,13 @@ def auto_threads(usable: int, busy: float | None) -> int:
     return max(1, min(usable, math.floor(usable - busy + 0.5)))
 
 
-def set_wait_policy(environ: MutableMapping[str, str] | None = None, modules: Mapping[str, Any] | None = None) -> str:
-    """Make idle OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE``) unless the user chose a wait setting.
+def set_wait_policy(environ: MutableMapping[str, str] | None = None, modules: Mapping[str, Any] | None = None,
+                    busy: Callable[[], float | None] = busy_cpus) -> str:
+    """Make idle OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE``) when the machine is busy at start.
 
-    Returns a description for the record. Effective only before torch (and so libgomp) is loaded.
+    Busy: at least half a runnable task besides this process on average (:func:`busy_cpus`), or
+    unknown. On an idle machine libgomp's default spinning is kept. A user's own wait setting always
+    wins. Returns a description for the record. Effective only before torch (and so libgomp) is loaded.
     """
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
@@ -179,8 +185,12 @@ def set_wait_policy(environ: MutableMapping[str, str] | None = None, modules: Ma
         return f"{', '.join(chosen)} (from the environment)"
     if "torch" in modules:
         return "runtime default (torch was already imported, too late to set OMP_WAIT_POLICY)"
+    seen = busy()
+    if seen is not None and seen < 0.5:
+        return f"runtime default (idle at start, {seen:.2f} other runnable tasks: spinning threads decode faster)"
     environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    return "OMP_WAIT_POLICY=PASSIVE (set by gemkit before torch was imported)"
+    where = "unknown load" if seen is None else f"{seen:.2f} other runnable tasks at start"
+    return f"OMP_WAIT_POLICY=PASSIVE (set by gemkit before torch was imported; {where})"
 
 
 def torch_default_counts(cpu_dir: Path = Path("/sys/devices/system/cpu")) -> set[int]:

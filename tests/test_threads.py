@@ -132,15 +132,23 @@ def test_torch_default_counts_include_physical_cores(tmp_path):
     assert 2 in torch_default_counts(tmp_path)
 
 
-def test_wait_policy_set_only_before_torch_and_only_if_the_user_chose_none():
-    env: dict[str, str] = {}
-    assert "set by gemkit" in set_wait_policy(env, modules={})
-    assert env == {"OMP_WAIT_POLICY": "PASSIVE"}
+def test_wait_policy_passive_only_when_busy_before_torch_and_if_the_user_chose_none():
+    """Busy (1.5 other runnable tasks) or unknown load → PASSIVE; idle (0.25) → libgomp's default
+    spinning, which decodes faster on free cores; a user's setting or an imported torch → untouched."""
+    busy: dict[str, str] = {}
+    assert "set by gemkit" in set_wait_policy(busy, modules={}, busy=lambda: 1.5)
+    assert busy == {"OMP_WAIT_POLICY": "PASSIVE"}
+    unknown: dict[str, str] = {}
+    assert "unknown load" in set_wait_policy(unknown, modules={}, busy=lambda: None)
+    assert unknown == {"OMP_WAIT_POLICY": "PASSIVE"}
+    idle: dict[str, str] = {}
+    assert "idle at start" in set_wait_policy(idle, modules={}, busy=lambda: 0.25)
+    assert idle == {}
     user = {"GOMP_SPINCOUNT": "10000"}
-    assert "from the environment" in set_wait_policy(user, modules={})
+    assert "from the environment" in set_wait_policy(user, modules={}, busy=lambda: 1.5)
     assert user == {"GOMP_SPINCOUNT": "10000"}
     late: dict[str, str] = {}
-    assert "too late" in set_wait_policy(late, modules={"torch": object()})
+    assert "too late" in set_wait_policy(late, modules={"torch": object()}, busy=lambda: 1.5)
     assert late == {}
 
 
