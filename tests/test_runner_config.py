@@ -105,7 +105,7 @@ def test_the_runner_reads_what_each_objective_and_benchmark_declares(monkeypatch
     assert config._method_options("dpo") == {"beta": 0.3, "judge_scorer": "entropy"}
     cells = {c.method: c.config for c in plan_cells(config, "data")}
     assert (cells["dpo"]["steps"], cells["dpo"]["batch_size"]) == (5, 3)
-    assert (cells["sega"]["steps"], cells["sega"]["batch_size"], cells["sega"]["options"]["max_new_tokens"]) == (12, 2, 48)
+    assert (cells["sega"]["steps"], cells["sega"]["batch_size"], cells["sega"]["options"]["max_new_tokens"]) == (10, 2, 48)
     assert "sft" in cells and cells["dpo"]["baseline_cell"]  # mt-bench compares with SFT ...
     monkeypatch.setattr(MTBench, "compares_with_sft", False)
     assert "sft" not in {c.method for c in plan_cells(config, "data")}  # ... until it no longer declares it

@@ -54,8 +54,8 @@ class Sega(Objective):
     name = "sega"
     trained_responses = ()  # sampled, not read from the record
     # a bench step samples k candidates for each prompt, so it takes 2 prompts (8 candidates) and
-    # 12 steps, with 64-token candidates: the embedded default then fits 15 minutes on 2 CPU cores
-    bench_steps = 12
+    # 10 steps, with 48-token candidates: the embedded default then fits 15 minutes on 2 CPU cores
+    bench_steps = 10
     bench_batch_size = 2
     bench_options = {"max_new_tokens": 48}  # the answer budget of the default arithmetic benchmark
     scorer_option = "scorer"

@@ -21,10 +21,10 @@ from gemkit.runner.devices import parse_devices
 from gemkit.runner.manifest import code_version
 
 #: steps and records per step unless the objective declares its own (``bench_steps``,
-#: ``bench_batch_size`` on :class:`gemkit.train.Objective`): 32 steps of 4 records, two passes over the
-#: 64 default pairs. Sized so the embedded default finishes in under 15 minutes on a 2-core CPU and a
-#: label-trained method moves the held-out columns (docs/metrics.md, "The default task").
-DEFAULT_STEPS = 32
+#: ``bench_batch_size`` on :class:`gemkit.train.Objective`): 24 steps of 4 records, 1.5 passes over the
+#: 64 default pairs. Sized so the embedded default finishes in under 15 minutes on an idle 2-core CPU
+#: and a label-trained method moves the held-out columns (docs/metrics.md, "The default task").
+DEFAULT_STEPS = 24
 DEFAULT_BATCH = 4
 WORK = ".work"
 SFT = "sft"
@@ -61,8 +61,8 @@ class BenchConfig:
     max_length: int = field(default=384, metadata={"help": "Max prompt+response tokens."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N."})
     limit: int | None = field(default=None, metadata={"help": "Items per benchmark (default: each benchmark's own)."})
-    eval_batch_size: int = field(default=32, metadata={
-        "help": "Items per evaluation batch (32 generates twice as fast as 8 on a 2-core CPU)."})
+    eval_batch_size: int = field(default=48, metadata={
+        "help": "Items per evaluation batch (on a 2-core CPU 32 generates twice as fast as 8, 48 about 10 % faster than 32)."})
     scorer: str | None = field(default=None, metadata={"help": "Scorer for sega (default entropy)."})
     include_base: bool = field(default=True, metadata={"help": "Also evaluate the untrained base model."})
     include_sft: bool = field(default=True, metadata={

@@ -38,7 +38,7 @@ class ScorerDiagnosticsConfig:
         "help": "Benchmark whose items (question + gold answer) are used: arithmetic, gsm8k or math."})
     source_options: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Options of the source benchmark (e.g. data=PATH for gsm8k); limit and seed come from here."})
-    limit: int = field(default=24, metadata={"help": "Prompts to sample for."})
+    limit: int = field(default=16, metadata={"help": "Prompts to sample for."})
     seed: int = field(default=1, metadata={"help": "Seed of the prompt set and of the sampling."})
     k: int = field(default=4, metadata={"help": "Candidates per prompt."})
     max_new_tokens: int = field(default=48, metadata={
