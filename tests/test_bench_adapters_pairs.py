@@ -78,7 +78,8 @@ def test_rm_bench_scores_follow_upstream_grid_and_domains():
 def test_rm_bench_file_through_pairs_matches_upstream_formula(tiny_bundle, assets, tmp_path):
     """The fixture end to end: rm_bench_* recomputed from the saved rewards with upstream's matrix
     arithmetic (numpy triu/tril over a 3×3 grid per domain, strict '>', safety-* pooled), and
-    agreement = the plain mean over all 45 pairs."""
+    agreement = the plain mean over all 45 pairs. Checked it can fail: with the domain not cut at '-'
+    (safety-refuse and safety-response apart) subsets had 5 domains, not upstream's 4."""
     np = pytest.importorskip("numpy")
     result = evaluate("pairs", tiny_bundle, options={"data": str(assets / "benchmarks" / "rm_bench.json")},
                       out_dir=tmp_path)
@@ -106,7 +107,8 @@ def test_rm_bench_file_through_pairs_matches_upstream_formula(tiny_bundle, asset
 def test_llmbar_file_through_the_documented_command(assets, tmp_path):
     """docs/metrics.md's LLMBar command (--set map=... with its commas and '=' signs) on the fixture
     JSON array: 4 pairs, ids line-1..4 (LLMBar rows have no id), agreement = the share of saved rows
-    with reward_chosen > reward_rejected, no rm_bench_* scores (not list rows)."""
+    with reward_chosen > reward_rejected, no rm_bench_* scores (not list rows). Checked it can fail:
+    with rm_bench_scores counting rows that did not come from lists, rm_bench_* appeared here."""
     out = tmp_path / "out"
     assert main(["eval", "--benchmark", "pairs", "--model", "random:tiny", "--device", "cpu",
                  "--data", str(assets / "benchmarks" / "llmbar.json"), "--set", f"map={LLMBAR_MAP}",
