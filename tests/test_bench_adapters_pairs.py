@@ -1,6 +1,6 @@
-"""`pairs` and the pair-scoring path on real-schema rows: LLMBar's label column, identical pairs
-skipped and counted (or kept from the CLI), over-long pairs skipped and named, a policy that is its
-own reference warned about, PKU-SafeRLHF's safety labels."""
+"""`pairs` and the pair-scoring path on real-schema rows: LLMBar's label column, RM-Bench's style
+grid and domain scores, identical pairs skipped and counted (or kept from the CLI), over-long pairs
+skipped and named, a policy that is its own reference warned about, PKU-SafeRLHF's safety labels."""
 import json
 
 import pytest
@@ -33,17 +33,92 @@ def test_label_outside_one_two_is_an_error(tmp_path):
 
 
 def test_rm_bench_lists_become_every_chosen_rejected_combination(assets):
-    """RM-Bench rows (3 styled chosen, 3 styled rejected): 3 rows × 3 × 3 = 27 pairs; id '1:2-3' is row
-    id 1's second chosen against its third rejected. Without expand_lists the lists are an error."""
+    """RM-Bench rows (3 styled chosen, 3 styled rejected; ids '<domain>/<n>' as in total_dataset.json):
+    5 rows × 3 × 3 = 45 pairs; id 'code/1:2-3' is row 'code/1''s second chosen against its third
+    rejected. Without expand_lists the lists are an error."""
     path = assets / "benchmarks" / "rm_bench.json"
     raw = json.loads(path.read_text())
+    assert [sorted(r) for r in raw] == [["chosen", "domain", "id", "prompt", "rejected"]] * 5
     pairs = read_pairs(path, expand_lists=True)
-    assert len(pairs) == 27
-    pair = next(p for p in pairs if p.id == "1:2-3")
+    assert len(pairs) == 45
+    pair = next(p for p in pairs if p.id == "code/1:2-3")
     assert (pair.chosen, pair.rejected) == (raw[1]["chosen"][1], raw[1]["rejected"][2])
-    assert (pair.metadata["chosen_index"], pair.metadata["rejected_index"], pair.metadata["domain"]) == (2, 3, "chat")
+    assert (pair.metadata["chosen_index"], pair.metadata["rejected_index"], pair.metadata["domain"]) == (2, 3, "code")
     with pytest.raises(DataError, match="expected a string or a chat message list"):
         read_pairs(path)
+
+
+def grid_items(domain, row, credit):
+    """Item rows and metadata of one RM-Bench row: every (chosen i, rejected j) with credit(i, j)."""
+    items = [{"id": f"{domain}/{row}:{i}-{j}", "correct": credit(i, j)} for i in (1, 2, 3) for j in (1, 2, 3)]
+    meta = {it["id"]: {"chosen_index": int(it["id"][-3]), "rejected_index": int(it["id"][-1]), "domain": domain}
+            for it in items}
+    return items, meta
+
+
+def test_rm_bench_scores_follow_upstream_grid_and_domains():
+    """By hand. chat: credit 1 where chosen style i >= rejected style j, so hard (j > i) = 0, normal = 1,
+    easy (i > j) = 1, average 2/3. safety-refuse all right and safety-response all wrong pool into one
+    'safety' domain: every cell 1/2, average 1/2. rm_bench_average = (2/3 + 1/2)/2 = 7/12; hard =
+    (0 + 1/2)/2 = 1/4; normal = easy = (1 + 1/2)/2 = 3/4. (Pooling all 27 pairs would give 15/27; keeping
+    the safety domains apart (2/3 + 1 + 0)/3 = 5/9.) Checked it can fail: with the domain not cut at '-'
+    the average became 5/9, and with easy = i < j hard and easy swapped."""
+    from gemkit.builtin.benchmarks.pairs import rm_bench_scores
+
+    chat, chat_meta = grid_items("chat", 0, lambda i, j: float(i >= j))
+    refuse, refuse_meta = grid_items("safety-refuse", 1, lambda i, j: 1.0)
+    respond, respond_meta = grid_items("safety-response", 2, lambda i, j: 0.0)
+    scores, domains = rm_bench_scores(chat + refuse + respond, {**chat_meta, **refuse_meta, **respond_meta})
+    assert scores == pytest.approx({"rm_bench_average": 7 / 12, "rm_bench_hard": 1 / 4, "rm_bench_normal": 3 / 4,
+                                    "rm_bench_easy": 3 / 4})
+    assert domains == pytest.approx({"chat": 2 / 3, "safety": 1 / 2})
+    assert rm_bench_scores([{"id": "a", "correct": 1.0}], {"a": {}}) == ({}, {})
+
+
+def test_rm_bench_file_through_pairs_matches_upstream_formula(tiny_bundle, assets, tmp_path):
+    """The fixture end to end: rm_bench_* recomputed from the saved rewards with upstream's matrix
+    arithmetic (numpy triu/tril over a 3×3 grid per domain, strict '>', safety-* pooled), and
+    agreement = the plain mean over all 45 pairs. Checked it can fail: with the domain not cut at '-'
+    (safety-refuse and safety-response apart) subsets had 5 domains, not upstream's 4."""
+    np = pytest.importorskip("numpy")
+    result = evaluate("pairs", tiny_bundle, options={"data": str(assets / "benchmarks" / "rm_bench.json")},
+                      out_dir=tmp_path)
+    assert len(result.items) == 45
+    grids = {}
+    for item in result.items:
+        row_id, cell = item["id"].split(":")
+        domain = row_id.split("/")[0].split("-")[0]
+        i, j = (int(x) - 1 for x in cell.split("-"))
+        grids.setdefault(domain, {}).setdefault(row_id, np.zeros((3, 3)))[i, j] = \
+            item["reward_chosen"] > item["reward_rejected"]
+    per_domain = {}
+    for domain, rows in grids.items():
+        acc = sum(rows.values()) / len(rows)
+        per_domain[domain] = (np.sum(np.triu(acc, 1)) / 3, np.mean(np.diag(acc)), np.sum(np.tril(acc, -1)) / 3)
+    assert sorted(per_domain) == ["chat", "code", "math", "safety"]
+    assert result.metrics["rm_bench_average"] == pytest.approx(np.mean([np.mean(v) for v in per_domain.values()]))
+    for k, name in enumerate(("hard", "normal", "easy")):
+        assert result.metrics[f"rm_bench_{name}"] == pytest.approx(np.mean([v[k] for v in per_domain.values()]))
+    assert result.subsets == pytest.approx({d: np.mean(v) for d, v in per_domain.items()})
+    assert result.metrics["agreement"] == pytest.approx(
+        sum(r["reward_chosen"] > r["reward_rejected"] for r in result.items) / 45)
+
+
+def test_llmbar_file_through_the_documented_command(assets, tmp_path):
+    """docs/metrics.md's LLMBar command (--set map=... with its commas and '=' signs) on the fixture
+    JSON array: 4 pairs, ids line-1..4 (LLMBar rows have no id), agreement = the share of saved rows
+    with reward_chosen > reward_rejected, no rm_bench_* scores (not list rows). Checked it can fail:
+    with rm_bench_scores counting rows that did not come from lists, rm_bench_* appeared here."""
+    out = tmp_path / "out"
+    assert main(["eval", "--benchmark", "pairs", "--model", "random:tiny", "--device", "cpu",
+                 "--data", str(assets / "benchmarks" / "llmbar.json"), "--set", f"map={LLMBAR_MAP}",
+                 "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["line-1", "line-2", "line-3", "line-4"]
+    assert sorted(metrics["metrics"]) == ["agreement"]
+    assert metrics["metrics"]["agreement"] == pytest.approx(
+        sum(r["reward_chosen"] > r["reward_rejected"] for r in rows) / 4)
 
 
 def write_pairs(path, rows):

@@ -71,14 +71,19 @@ def llmbar() -> None:
 
 
 def rm_bench() -> None:
-    """RM-Bench's schema (THU-KEG/RM-Bench total_dataset.json): chosen/rejected are lists of three
-    styled responses each, no num_correct — not a RewardBench 2 file."""
-    rows = [{"id": i, "prompt": f"What is {topic}?", "chosen": [f"It is {good}.", f"**It is {good}.**",
-                                                                 f"- It is {good}."],
-             "rejected": [f"{topic.capitalize()} is a fruit.", f"**{topic.capitalize()} is a fruit.**",
-                          f"- {topic.capitalize()} is a fruit."], "domain": "chat"}
-            for i, (topic, good) in enumerate(TOPICS[:3])]
-    (HERE / "rm_bench.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    """RM-Bench's schema (THU-KEG/RM-Bench data/total_dataset.json: one JSON array): id "<domain>/<n>"
+    (a string), prompt, chosen and rejected each a list of three styled responses (concise, detailed
+    plain, detailed markdown), domain ∈ chat, code, math, safety-refuse, safety-response; no
+    num_correct — not a RewardBench 2 file. One row per domain, so the two safety rows share upstream's
+    "safety" group."""
+    domains = ["chat", "code", "math", "safety-refuse", "safety-response"]
+    rows = []
+    for i, ((topic, good), domain) in enumerate(zip(TOPICS, domains, strict=False)):
+        right, wrong = f"It is {good}.", f"{topic.capitalize()} is a fruit."
+        rows.append({"id": f"{domain}/{i}", "prompt": f"What is {topic}?",
+                     "chosen": [right, f"Here is the answer. {right}", f"**Answer:** {right}"],
+                     "rejected": [wrong, f"Here is the answer. {wrong}", f"**Answer:** {wrong}"], "domain": domain})
+    (HERE / "rm_bench.json").write_text(json.dumps(rows, indent=4), encoding="utf-8")
 
 
 def ultrafeedback() -> None:
