@@ -62,10 +62,10 @@ def test_cached_reference_gives_the_same_losses_and_kl_as_a_live_reference(tmp_p
 
     Checked it can fail: with the cache built as before (``open_reference_cache`` on chunks of the
     training set through ``encode_kto``) the cached run raised the batch_size >= 2 ConfigError on the
-    last one-record chunk; with the chunking padded to full chunks it raised "sequences are not in the
-    reference cache" at the first shuffled micro-batch; with ``ReferenceCache.lookup`` returning the
-    KL rows' (rows 2n..4n) values rotated by one row, the kl column differed from step 2 on (full) and
-    the test failed on it.
+    last one-record chunk; with ``ReferenceCache.lookup`` returning the example rows' values for the
+    KL rows (rows 2n..4n), both cases failed on the kl column at step 2 (3.8403 vs 3.8382 full,
+    0.0716 vs 0.0694 LoRA). (Rotating the KL rows' values among themselves does not fail: z_ref is
+    their mean.)
     """
     live, live_objective = kto_run(tmp_path / "live", lora, {})
     cached, cached_objective = kto_run(tmp_path / "cached", lora, {"reference_cache": str(tmp_path / "refcache")})
@@ -85,7 +85,7 @@ def test_batch_size_one_with_reference_cache_exits_2_naming_the_fix(tmp_path, ca
     form a mismatched row, so the run stops before any step with exit 2 and says to raise batch_size.
 
     Checked it can fail: with the batch-size check removed from ``KTO.setup`` (and ``encode_kto``) the
-    run trained (exit 0) with z_ref from each pair's own responses.
+    run trained (exit 0) with z_ref from each pair's own responses (exit code 0 == 2 failed).
     """
     out = tmp_path / "kto"
     code = main(["train", "--method", "kto", "--train", "builtin:arithmetic?n=4", "--out", str(out), "--steps", "1",
