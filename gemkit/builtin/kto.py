@@ -8,7 +8,16 @@ mismatched) go through ONE policy forward and ONE reference forward.
 
 With n = 1 pair the two examples share their prompt, so every "mismatched" row would be the
 example's own prompt with its own chosen or rejected response and z_ref would be the implied
-reward, not a KL estimate; like TRL, batch_size < 2 is refused.
+reward, not a KL estimate; like TRL, batch_size < 2 is refused (per device: each rank builds its
+own rows), and so is a training set of one record, whose micro-batches all repeat it.
+
+With ``reference_cache: DIR`` (full fine-tuning without a frozen copy) the KL rows' reference
+log-probs must be those of the rows each step builds, and those depend on the shuffled
+micro-batch. Setup therefore replays the engine's data order for the whole run
+(:func:`~gemkit.train.reference_cache.planned_micro_batches`) and caches every distinct row those
+micro-batches build, keyed by its tokens; each step looks its own 4n rows up. (Caching fixed
+chunks of the training set, as DPO does, would miss the shuffled KL rows, and a last chunk of one
+record could not form a mismatch at all.)
 """
 from __future__ import annotations
 
@@ -19,12 +28,18 @@ import torch
 
 import gemkit
 from gemkit.data.encoding import SequenceBatch
+from gemkit.data.records import Text
 from gemkit.errors import ConfigError
 from gemkit.losses.checks import preference_problems
 from gemkit.losses.kto import kto_loss, kto_reference_point
 from gemkit.losses.metrics import preference_metrics
 from gemkit.train import LossOutput, Objective, StepContext
-from gemkit.train.reference_cache import ReferenceCache, open_reference_cache, reference_sequence_logps
+from gemkit.train.reference_cache import (
+    ReferenceCache,
+    cache_sequences,
+    planned_micro_batches,
+    reference_sequence_logps,
+)
 
 
 @dataclass
@@ -56,19 +71,45 @@ def batch_size_problem(pairs: int) -> str | None:
             f"prompt, so the 'mismatched' rows would be the example's own responses; set batch_size: 2 or more")
 
 
-def encode_kto(ctx: StepContext, batch: list[Any]) -> SequenceBatch:
-    """Rows [0, n) chosen, [n, 2n) rejected, [2n, 4n) example j's prompt with example j−1's response.
+def records_problem(records: int) -> str | None:
+    """Why a training set of ``records`` records cannot give mismatched rows, or None when it can
+    (0: a context built without the training set, nothing to check)."""
+    if records == 0 or records >= MIN_PAIRS:
+        return None
+    return (f"kto needs at least {MIN_PAIRS} training records (got {records}): every micro-batch would repeat "
+            f"the one record, so its 'mismatched' rows would be the record's own responses; add records")
+
+
+def kto_rows(batch: list[Any]) -> tuple[list[Text], list[str]]:
+    """Prompts and responses of the 4n rows: [0, n) chosen, [n, 2n) rejected, [2n, 4n) mismatched.
 
     Example j (j < n: pair j's chosen, else pair j−n's rejected) is matched with the response of
     example j − 1 mod 2n: pair j mod n is never paired with itself when n >= 2.
     """
-    problem = batch_size_problem(len(batch))
-    if problem:
-        raise ConfigError(problem)
     prompts = [p.prompt for p in batch] * 2
     responses = [p.chosen for p in batch] + [p.rejected for p in batch]
     mismatched = responses[-1:] + responses[:-1]
-    return ctx.encode(prompts + prompts, responses + mismatched)
+    return prompts + prompts, responses + mismatched
+
+
+def encode_kto(ctx: StepContext, batch: list[Any]) -> SequenceBatch:
+    """The 4n rows of :func:`kto_rows` as one padded batch."""
+    problem = batch_size_problem(len(batch))
+    if problem:
+        raise ConfigError(problem)
+    return ctx.encode(*kto_rows(batch))
+
+
+def planned_rows(ctx: StepContext) -> list[SequenceBatch]:
+    """Every distinct row the run's micro-batches will build, in batches of one micro-batch's 4n rows."""
+    rows: dict[tuple[str, str], tuple[Text, str]] = {}
+    for batch in planned_micro_batches(ctx):
+        for prompt, response in zip(*kto_rows(batch), strict=True):
+            rows.setdefault((repr(prompt), response), (prompt, response))
+    ordered = list(rows.values())
+    size = 4 * ctx.config.batch_size
+    return [ctx.encode([p for p, _ in ordered[i:i + size]], [r for _, r in ordered[i:i + size]])
+            for i in range(0, len(ordered), size)]
 
 
 class KTO(Objective):
@@ -86,11 +127,11 @@ class KTO(Objective):
             self.needs_reference = False
 
     def setup(self, ctx: StepContext) -> None:
-        problem = batch_size_problem(ctx.config.batch_size)
+        problem = batch_size_problem(ctx.config.batch_size) or records_problem(len(ctx.records))
         if problem:
             raise ConfigError(problem)
         if self.config.reference_cache:
-            self.cache = open_reference_cache(ctx, self.config.reference_cache, lambda recs: encode_kto(ctx, recs))
+            self.cache = cache_sequences(ctx, self.config.reference_cache, planned_rows(ctx))
 
     def compute_loss(self, ctx: StepContext, batch: list[Any]) -> LossOutput:
         n = len(batch)

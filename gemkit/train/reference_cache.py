@@ -1,14 +1,24 @@
 """Reference log-probs computed once and cached on disk, so full fine-tuning needs no frozen copy.
 
-Reference-based objectives (the DPO family, KTO) need log π_ref of every training sequence. Under
-full fine-tuning the engine would otherwise keep a frozen copy of the initial weights (twice the
-memory). With a cache the objective computes log π_ref for the whole training set before the first
-step, while the policy still *is* the reference, and reads it back afterwards.
+Reference-based objectives (the DPO family, KTO) need log π_ref of every sequence a step builds.
+Under full fine-tuning the engine would otherwise keep a frozen copy of the initial weights (twice
+the memory). With a cache the objective computes log π_ref of those sequences before the first
+step, while the policy still *is* the reference, and looks each row up by its tokens afterwards.
+
+Which sequences: DPO's rows depend on the record alone, so the training set in chunks covers them
+(:func:`open_reference_cache`). KTO's mismatched KL rows pair a prompt with another example's
+response *from the same micro-batch*, so they depend on how the engine's shuffled data order
+groups records; :func:`planned_micro_batches` replays that order (same seed, ``batch_size``,
+``grad_accum``, ``max_steps``, rank and world size) and the objective caches every row those
+micro-batches build (:func:`cache_sequences`). That is as many reference forwards as a frozen copy
+would run during training, done up front. A lookup that misses (a row no planned step builds)
+raises rather than guessing, so a cached value is always log π_ref of exactly the row asked for.
 
 Entries are keyed by (model hash, sequence hash): the model hash covers the reference weights
 (LoRA adapter weights excluded, since the reference is the adapter-disabled base), the sequence
 hash the exact token ids and where the response starts (so chat template, system prompt and
-truncation are part of the key). One file per (data hash, model hash)::
+truncation are part of the key). One file per (data hash, model hash), the data hash covering the
+set of cached sequences::
 
     DIR/<model_hash>/<data_hash>.pt    {"keys": [...], "sums": [n], "lengths": [n]}
 """
@@ -24,8 +34,10 @@ from typing import Any
 import torch
 
 from gemkit.data.encoding import SequenceBatch
+from gemkit.data.records import PreferencePair
 from gemkit.errors import TrainingError
 from gemkit.logprobs import response_logprobs
+from gemkit.train.state import DataOrder
 
 
 @dataclass
@@ -113,7 +125,7 @@ class ReferenceCache:
 
 
 def open_reference_cache(ctx: Any, directory: str | Path, encode_records: Any) -> ReferenceCache:
-    """Build (or load) the cache for every sequence the objective will see.
+    """Build (or load) the cache for rows that depend on their record alone (DPO's chosen/rejected).
 
     ``encode_records(records) -> SequenceBatch`` is the objective's own encoding (e.g.
     ``ctx.encode_pairs``), applied to the training set in chunks of ``batch_size`` records.
@@ -122,10 +134,33 @@ def open_reference_cache(ctx: Any, directory: str | Path, encode_records: Any) -
     if not records:
         raise TrainingError("the reference cache needs the training records (ctx.records is empty)")
     size = ctx.config.batch_size
-    batches = [encode_records(records[i:i + size]) for i in range(0, len(records), size)]
+    return cache_sequences(ctx, directory, [encode_records(records[i:i + size]) for i in range(0, len(records), size)])
+
+
+def cache_sequences(ctx: Any, directory: str | Path, batches: list[SequenceBatch]) -> ReferenceCache:
+    """Build (or load) the cache holding log π_ref of every row of ``batches`` under ``ctx.model``."""
     cache = ReferenceCache(directory, model_hash(ctx.model))
     cache.build(ctx.model, batches)
     return cache
+
+
+def planned_micro_batches(ctx: Any) -> list[list[PreferencePair]]:
+    """The micro-batches this process's training steps will draw, in order, before any is drawn.
+
+    The engine draws ``grad_accum`` micro-batches per step with ``DataOrder.take(batch_size, rank,
+    world_size)`` from ``DataOrder(len(records), seed)``; replaying it for ``max_steps`` steps covers
+    every micro-batch of the run, also a resumed one (the order continues from its saved position)
+    and one with skipped steps (a skip draws fewer micro-batches, never different ones: every draw
+    takes the next ``batch_size · world_size`` records).
+    """
+    records, config = ctx.records, ctx.config
+    if not records:
+        raise TrainingError("the reference cache needs the training records (ctx.records is empty)")
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if distributed else (0, 1)
+    order = DataOrder(len(records), config.seed)
+    return [[records[i] for i in order.take(config.batch_size, rank, world)]
+            for _ in range(config.max_steps * config.grad_accum)]
 
 
 def reference_sequence_logps(ctx: Any, batch: SequenceBatch, cache: ReferenceCache | None) -> SequenceLogps:
