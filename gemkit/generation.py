@@ -19,6 +19,7 @@ from gemkit.generated import Generation
 from gemkit.models.lora_merge import merged_lora
 from gemkit.progress import items_bar
 from gemkit.sampling import NucleusSampler
+from gemkit.threads import adapt_threads
 
 GENERATORS = ("hf", "vllm")
 
@@ -113,6 +114,7 @@ def generate(
     parts = []
     with items_bar(len(prompts), unit="prompt", label=progress) as bar:
         for i in range(0, len(prompts), step):
+            adapt_threads()
             parts.append(_generate_batch(model, tokenizer, prompts[i:i + step], i, sampling, num_return_sequences,
                                          system, output_logits))
             bar.update(len(prompts[i:i + step]))

@@ -25,8 +25,9 @@ Two things go wrong under contention:
 
 Precedence: ``--threads N`` > ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` > a caller's own
 ``torch.set_num_threads`` (detected as a count different from torch's default) > the automatic
-choice. The choice is decided once per process; the record (:meth:`ThreadChoice.to_dict`) goes
-into each run's ``config.json`` and the bench manifest.
+choice. The choice is decided at start; an automatic one is revisited between units of work
+(:func:`adapt_threads`), since load may arrive later. The start-time record
+(:meth:`ThreadChoice.to_dict`) goes into each run's ``config.json`` and the bench manifest.
 """
 from __future__ import annotations
 
@@ -143,11 +144,26 @@ def usable_cpus(affinity: int | None = None, quota: float | None = None) -> int:
     return max(1, limit)
 
 
-def busy_cpus(stat: Path = Path("/proc/stat"), samples: int = 8, interval_s: float = 0.01) -> float | None:
-    """Mean number of runnable tasks other than this one (``procs_running`` − 1), None if unreadable.
+def own_running_threads(tasks: Path = Path("/proc/self/task")) -> int:
+    """Threads of this process in state R (running or runnable) now, at least 1 (the caller)."""
+    running = 0
+    for stat in tasks.glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        running += text[text.rfind(")") + 2:text.rfind(")") + 3] == "R"  # the state follows "(comm) "
+    return max(1, running)
+
+
+def busy_cpus(stat: Path = Path("/proc/stat"), samples: int = 8, interval_s: float = 0.01,
+              tasks: Path = Path("/proc/self/task")) -> float | None:
+    """Mean number of runnable tasks of other processes (``procs_running`` − this process's running
+    threads), None if unreadable.
 
     An instantaneous count, sampled ``samples`` times ``interval_s`` apart, rather than the load
-    average, which lags a change in load by about a minute.
+    average, which lags a change in load by about a minute. This process's own threads (e.g. OpenMP
+    workers still spinning after a parallel region) are not counted as load.
     """
     counts = []
     for i in range(samples):
@@ -157,7 +173,7 @@ def busy_cpus(stat: Path = Path("/proc/stat"), samples: int = 8, interval_s: flo
             return None
         for line in text.splitlines():
             if line.startswith("procs_running "):
-                counts.append(max(0, int(line.split()[1]) - 1))  # the reading thread itself is running
+                counts.append(max(0, int(line.split()[1]) - own_running_threads(tasks)))
         if i + 1 < samples:
             time.sleep(interval_s)
     return sum(counts) / len(counts) if counts else None
@@ -240,6 +256,26 @@ def apply_thread_policy(requested: int | None = None, wait_policy: str | None = 
     torch.set_num_threads(choice.threads)
     _CHOICE = choice
     return choice
+
+
+def adapt_threads(busy: Callable[[], float | None] = lambda: busy_cpus(samples=4, interval_s=0.005)) -> int:
+    """Re-decide an automatic thread count for the load now; returns the count in force.
+
+    Load that arrives after start-up is the case the start-time choice cannot see: two threads whose
+    cores are taken spin and wait at every barrier (measured: 8.5 s instead of 0.4 s per decoded
+    prompt, issue 18). Called between units of work (a generation batch, a scoring batch, a training
+    step; about 20 ms), it applies :func:`auto_threads` again, down to one thread (which never waits
+    for a partner) while other processes keep the CPUs busy and back up when they leave. Only an
+    ``auto`` choice is changed: ``--threads``, ``OMP_NUM_THREADS`` and a caller's count are kept.
+    """
+    import torch
+
+    if _CHOICE is None or _CHOICE.source != "auto":
+        return torch.get_num_threads()
+    wanted = auto_threads(_CHOICE.usable_cpus, busy())
+    if wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
+    return wanted
 
 
 def thread_record() -> dict[str, Any]:

@@ -14,6 +14,19 @@ import torch  # noqa: E402
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 ASSETS = Path(__file__).parent / "assets"
+SUITE_THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(autouse=True)
+def _suite_threads():
+    """Every test starts with the suite's thread count and no gemkit thread choice: an in-process
+    ``gemkit`` command applies its policy (:mod:`gemkit.threads`), whose automatic choice would
+    otherwise follow the machine's load (``adapt_threads``) in the tests after it."""
+    yield
+    import gemkit.threads
+
+    gemkit.threads._CHOICE = None
+    torch.set_num_threads(SUITE_THREADS)
 
 
 @pytest.fixture(scope="session")

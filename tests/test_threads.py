@@ -12,11 +12,13 @@ import pytest
 
 from gemkit.errors import ConfigError
 from gemkit.threads import (
+    adapt_threads,
     auto_threads,
     busy_cpus,
     cgroup_cpu_quota,
     choose_threads,
     env_thread_count,
+    own_running_threads,
     parse_thread_count,
     set_wait_policy,
     torch_default_counts,
@@ -85,15 +87,43 @@ def test_bad_thread_counts_name_the_source(text):
         parse_thread_count(text, "--threads")
 
 
-def test_busy_cpus_averages_procs_running_minus_the_reader(tmp_path):
-    """procs_running 3 → 2 others. (A fake file does not change between samples, so the mean is 2.)
+def _tasks(directory: Path, states: list[str]) -> Path:
+    """A fake /proc/self/task: one ``<tid>/stat`` per state, with a command name holding ") R (" to
+    check the state is read after the last parenthesis."""
+    for tid, state in enumerate(states, start=100):
+        _write(directory / str(tid) / "stat", f"{tid} (py) R (x) {state} 1 {tid} {tid} 0 -1\n")
+    return directory
 
-    Checked: not subtracting the reader makes this fail (3.0).
+
+def test_busy_cpus_averages_procs_running_minus_this_process_running_threads(tmp_path):
+    """procs_running 5 with 3 of our own threads running (the reader and two spinning OpenMP
+    workers; a fourth sleeps) → 2 others. (A fake file does not change between samples, so the mean is 2.)
+
+    Checked: counting only the reader as ours (the earlier rule) makes this fail (4.0).
     """
     stat = tmp_path / "stat"
-    _write(stat, "cpu  1 2 3 4\nctxt 99\nprocs_running 3\nprocs_blocked 0\n")
-    assert busy_cpus(stat, samples=3, interval_s=0.0) == pytest.approx(2.0)
+    _write(stat, "cpu  1 2 3 4\nctxt 99\nprocs_running 5\nprocs_blocked 0\n")
+    tasks = _tasks(tmp_path / "task", ["R", "R", "S", "R"])
+    assert own_running_threads(tasks) == 3
+    assert busy_cpus(stat, samples=3, interval_s=0.0, tasks=tasks) == pytest.approx(2.0)
     assert busy_cpus(tmp_path / "missing", samples=1) is None
+    assert own_running_threads(tmp_path / "no-tasks") == 1  # the caller itself runs
+
+
+def test_adapt_threads_follows_load_that_arrives_after_start(keep_torch_threads, monkeypatch):
+    """An automatic choice of 2 threads drops to 1 while two other tasks run and returns to 2 when
+    they leave; a --threads choice is never changed. Checked: with adapt_threads returning early the
+    count stays 2 under load and the first assert fails."""
+    import torch
+
+    import gemkit.threads as threads
+
+    torch.set_num_threads(2)
+    monkeypatch.setattr(threads, "_CHOICE", threads.ThreadChoice(2, "auto", usable_cpus=2, busy_cpus=0.0))
+    assert adapt_threads(busy=lambda: 2.0) == 1 and torch.get_num_threads() == 1
+    assert adapt_threads(busy=lambda: 0.0) == 2 and torch.get_num_threads() == 2
+    monkeypatch.setattr(threads, "_CHOICE", threads.ThreadChoice(2, "--threads", usable_cpus=2))
+    assert adapt_threads(busy=lambda: 2.0) == 2 and torch.get_num_threads() == 2
 
 
 def test_auto_threads_one_per_idle_cpu():

@@ -34,6 +34,7 @@ from gemkit.errors import ConfigError
 from gemkit.evaluation.context import EvalContext
 from gemkit.logprobs import ResponseLogprobs, classifier_rewards, response_logprobs, shared_prompt_logprobs
 from gemkit.progress import items_bar
+from gemkit.threads import adapt_threads
 
 
 @dataclass
@@ -108,6 +109,7 @@ def sequence_rewards(ctx: EvalContext, prompts: list[Any], responses: list[str],
     bar = items_bar(sum(seq is not None for seq in sequences), unit="seq")  # too-long ones are never scored
     try:
         for batch_groups in packed(groups, ctx.batch_size if bucketed else 1):
+            adapt_threads()
             index = [i for g in batch_groups for i in g]
             members = [sequences[i] for i in index]
             sizes = [len(g) for g in batch_groups]

@@ -30,7 +30,7 @@ from gemkit.errors import ConfigError, TrainingError
 from gemkit.io import atomic_write_json
 from gemkit.models import ModelBundle, ModelSpec, count_parameters, load_model
 from gemkit.registry import registry
-from gemkit.threads import thread_record
+from gemkit.threads import adapt_threads, thread_record
 from gemkit.train.checkpoint import config_to_dict, load_trainer_state, recover_dir, save_model
 from gemkit.train.config import TrainConfig
 from gemkit.train.log import TrainLog, iter_log
@@ -237,6 +237,7 @@ def _write_run_config(run: _Run, data_source: str) -> None:
 def _train_step(run: _Run) -> dict[str, float]:
     """Accumulate ``grad_accum`` micro-batches, clip, update; the step's log row (or a skip row)."""
     run.ctx.step = run.progress.step
+    adapt_threads()  # load may have come or gone since the last step (gemkit.threads)
     started = time.perf_counter()
     run.accelerator.step = 0  # accelerate counts micro-batches; a skipped step must not shift the count
     outputs, batch_ids, bad = _accumulate(run)
