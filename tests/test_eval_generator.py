@@ -104,7 +104,8 @@ class _WithAdapter:
 def test_default_hf_is_recorded_and_scoring_benchmarks_record_none(tiny_bundle, assets, tmp_path, vllm_spy):
     """Without a choice the engine is hf (nothing reaches the vLLM branch, conventions say hf); a
     benchmark that only scores (pairs) records no generator, since nothing generated.
-    Checked it can fail: recording ctx.generator instead of ctx.generated_with put generator=hf on pairs."""
+    Checked it can fail: recording the generator on every result (dropping evaluate()'s
+    ``ctx.generated_with is not None`` test) failed this test."""
     result = evaluate("arithmetic", tiny_bundle, options={"limit": 2, "max_new_tokens": 4})
     assert result.conventions["generator"] == "hf" and not vllm_spy
     pairs = evaluate("pairs", tiny_bundle, options={"data": str(assets / "benchmarks" / "pairs.csv"), "limit": 2},
