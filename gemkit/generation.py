@@ -44,12 +44,21 @@ class SamplingConfig:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k is not None and self.top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}; use null (None) to switch the top-k cut-off off")
-        if self.generator not in GENERATORS:
-            raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
-        if self.generator == "vllm":
-            from gemkit.generation_vllm import check_vllm_installed
+        check_generator(self.generator)
 
-            check_vllm_installed()
+
+def check_generator(generator: str) -> None:
+    """Reject an unknown engine, and ``vllm`` when vllm is not installed (a spec lookup: nothing loads).
+
+    Called by :class:`SamplingConfig` and, before any model loads, by ``gemkit eval --generator`` and
+    the bench config's ``generator``.
+    """
+    if generator not in GENERATORS:
+        raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {generator!r}")
+    if generator == "vllm":
+        from gemkit.generation_vllm import check_vllm_installed
+
+        check_vllm_installed()
 
 
 #: help of the sampling options shared by every objective that samples its own candidates

@@ -63,7 +63,9 @@ def register_benchmarks(register: Register) -> None:
     here, before a model is used) and
     ``evaluate(ctx: gemkit.evaluation.EvalContext, items) -> gemkit.evaluation.BenchmarkResult``
     (metrics, primary metric, direction per metric, recorded conventions, one row per item with
-    ``id`` and ``correct``).
+    ``id`` and ``correct``). A benchmark that generates gets its decoding settings from
+    ``ctx.sampling(max_new_tokens=..., do_sample=False)``, so the run's engine (``--generator``)
+    reaches it and ``conventions["generator"]`` records which engine wrote the answers.
     """
 
 

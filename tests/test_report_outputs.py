@@ -58,7 +58,7 @@ def run_dir(tmp_path_factory):
     atomic_write_json(run / "manifest.json", {
         "gemkit_version": "0.1.0", "git_commit": "abc123", "packages": {"torch": "2.13"},
         "hardware": {"cpu_threads": 2}, "config": {"model": "random:tiny", "train": "builtin:arithmetic",
-                                                   "shots": [50, 100], "seeds": [1, 2]},
+                                                   "shots": [50, 100], "seeds": [1, 2], "generator": "vllm"},
         "started": "2026-01-01T00:00:00", "finished": "2026-01-01T00:10:00"})
     _cell(run, "base", 0, 0, 30, ece=0.3)
     _cell(run, "sft", 100, 1, 40)
@@ -87,6 +87,9 @@ def test_every_table_figure_and_the_html_are_written(report):
     assert page.count("src='data:image/png;base64,") == len(pngs) >= 5
     assert not re.search(r"""(src|href)=['"](?!data:)""", page), "the page must not link anything"
     assert "abc123" in page and "<table>" in page
+    # the engine of the run's generative benchmarks, from the manifest (checked it can fail: the header
+    # reading config["model"] in its place failed this line)
+    assert "· generator `vllm`" in (out / "report.md").read_text().splitlines()[2]
 
 
 def test_failed_cell_shows_failed_never_zero(report):

@@ -9,6 +9,7 @@ import yaml
 
 from gemkit.config import config_from_dict
 from gemkit.errors import ConfigError
+from gemkit.generation import GENERATORS
 from gemkit.report.build import build_report
 from gemkit.runner.bench import BenchConfig, run_bench
 
@@ -31,6 +32,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--lora-r", type=int, help="LoRA rank (0: full fine-tuning).")
     parser.add_argument("--limit", type=int, help="Items per benchmark.")
     parser.add_argument("--scorer", help="Scorer plugin for sega (default entropy).")
+    parser.add_argument("--generator", choices=GENERATORS,
+                        help="Engine of the generative benchmarks: hf (transformers, the default) or vllm.")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N.")
     parser.add_argument("--devices", help="Run independent cells in parallel on a local Ray session, one cell at a "
                                           "time per entry: CUDA indices (0,1,...) or cpu (may repeat, e.g. cpu,cpu).")
@@ -66,8 +69,8 @@ def resolve(args: argparse.Namespace) -> BenchConfig:
             raise ConfigError(f"{path}: expected a mapping of bench options at the top level, got {type(values).__name__}")
     flags = {"methods": args.methods and _csv(args.methods), "benchmarks": args.benchmarks and _csv(args.benchmarks),
              "model": args.model, "train": args.train, "steps": args.steps, "batch_size": args.batch_size,
-             "lr": args.lr, "lora_r": args.lora_r, "limit": args.limit, "scorer": args.scorer, "device": args.device,
-             "out": args.out, "shots": args.shots and _csv(args.shots), "seeds": args.seeds and _csv(args.seeds),
+             "lr": args.lr, "lora_r": args.lora_r, "limit": args.limit, "scorer": args.scorer,
+             "generator": args.generator, "device": args.device, "out": args.out, "shots": args.shots and _csv(args.shots), "seeds": args.seeds and _csv(args.seeds),
              "devices": args.devices and _csv(args.devices), "ray_address": args.ray_address,
              "cell_cpus": args.cell_cpus, "include_base": False if args.no_base else None,
              "include_sft": True if args.include_sft else (False if args.no_sft else None)}

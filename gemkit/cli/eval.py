@@ -1,4 +1,5 @@
-"""``gemkit eval --benchmark NAME --model M|CHECKPOINT [--data PATH] [--limit N] [--num-fewshot K] --out DIR``.
+"""``gemkit eval --benchmark NAME --model M|CHECKPOINT [--data PATH] [--limit N] [--num-fewshot K]
+[--generator hf|vllm] --out DIR``.
 
 Prints a table and writes ``metrics.json`` (aggregate, conventions) and ``items.jsonl`` (one row
 per item) atomically.
@@ -11,6 +12,7 @@ from typing import Any
 
 from gemkit.config import parse_key_values
 from gemkit.evaluation import evaluate
+from gemkit.generation import GENERATORS, check_generator
 from gemkit.models import ModelSpec, load_model
 from gemkit.registry import registry
 from gemkit.train import load_trained
@@ -35,6 +37,9 @@ def add_parser(subparsers: Any) -> None:
                                                  "or the env var named by --judge-key-env).")
     parser.add_argument("--judge-model", help="Judge model name (openai) or model spec (local).")
     parser.add_argument("--judge-key-env", help="Environment variable holding the judge API key.")
+    parser.add_argument("--generator", choices=GENERATORS, default="hf",
+                        help="Engine of the generative benchmarks (arithmetic, gsm8k, math, mt-bench, truthfulqa, "
+                             "scorer-diagnostics): hf (transformers) or vllm (pip install gemkit[vllm]).")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, help="Directory for metrics.json and items.jsonl.")
@@ -62,9 +67,10 @@ def benchmark_options(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     options = benchmark_options(args)
     registry("benchmark").get(args.benchmark).make_config(options)  # every option checked before a model loads
+    check_generator(args.generator)  # vllm missing: the install hint now, not after loading the model
     reference = _load(args.ref_model, args.device) if args.ref_model else None
     result = evaluate(args.benchmark, _load(args.model, args.device), options=options, out_dir=args.out,
-                      reference=reference, batch_size=args.batch_size)
+                      reference=reference, batch_size=args.batch_size, generator=args.generator)
     print(f"{args.benchmark} on {args.model} ({len(result.items)} items)")
     print(result.table())
     print("conventions: " + ", ".join(f"{k}={v}" for k, v in result.conventions.items() if not isinstance(v, dict)))

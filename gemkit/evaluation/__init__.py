@@ -18,7 +18,7 @@ from gemkit.registry import registry
 
 def evaluate(benchmark: str, bundle: ModelBundle, *, options: dict[str, Any] | None = None,
              out_dir: str | Path | None = None, reference: ModelBundle | None = None, batch_size: int = 8,
-             seed: int = 0, progress: bool = True) -> BenchmarkResult:
+             seed: int = 0, generator: str = "hf", progress: bool = True) -> BenchmarkResult:
     """Load ``benchmark``'s items, evaluate ``bundle`` on them, and save metrics + items under ``out_dir``.
 
     :param options: the benchmark's Config fields (``data``, ``limit``, scoring options, …).
@@ -26,13 +26,18 @@ def evaluate(benchmark: str, bundle: ModelBundle, *, options: dict[str, Any] | N
         with adapters disabled, when the bundle has adapters).
     :param seed: seed of anything stochastic during evaluation (the ``--limit`` sample has its own
         ``seed`` option, so every method is evaluated on the same items).
+    :param generator: the engine generative benchmarks decode with: ``hf`` (transformers) or ``vllm``;
+        recorded as ``conventions["generator"]`` when the benchmark generated.
     :param progress: show bars (items done, ETA) while the benchmark decodes or scores, on stderr.
     """
     adapter = registry("benchmark").get(benchmark).build(options or {})
+    ctx = EvalContext(bundle, reference, batch_size, seed, Path(out_dir) if out_dir is not None else None,
+                      generator)  # an unknown or missing engine fails before the items load
     items = adapter.load()
-    ctx = EvalContext(bundle, reference, batch_size, seed, Path(out_dir) if out_dir is not None else None)
     with evaluation_progress(f"eval {benchmark}", enabled=progress):
         result = adapter.evaluate(ctx, items)
+    if ctx.generated_with is not None:  # which engine wrote the answers, for the report
+        result.conventions["generator"] = ctx.generated_with
     if out_dir is not None:
         result.save(out_dir)
     return result

@@ -115,7 +115,9 @@ def _cell_summary(cell: Any) -> dict[str, Any]:
 def markdown(run: Run, analysis: Analysis, figure_paths: list[Path], out: Path) -> str:
     table, manifest = analysis.table, run.manifest
     parts = [f"# gemkit bench report\n\nRun `{run.path}` · gemkit {manifest.gemkit_version or 'unknown'} · commit "
-             f"`{(manifest.git_commit or 'unknown')[:12]}` · model `{manifest.config.get('model', 'unknown')}`\n",
+             f"`{(manifest.git_commit or 'unknown')[:12]}` · model `{manifest.config.get('model', 'unknown')}` · "
+             # runs from before the option existed generated with transformers
+             f"generator `{manifest.config.get('generator', 'hf')}`\n",
              "## Results\n", to_markdown(table)]
     if analysis.tests:
         parts += [f"## Paired comparison with {table.title(analysis.baseline or '')} (shared items)\n",

@@ -88,7 +88,7 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
                     options["baseline"] = str(_sft_checkpoint(cell, config, checkpoint))
                     baselines[name] = {"model": SFT, "cell_id": cell.cell_id if cell.method == SFT else cell.baseline_cell}
                 outcome = evaluate(name, bundle, options=options, out_dir=cell_dir / "eval" / name, seed=cell.seed,
-                                   batch_size=config.eval_batch_size, progress=progress)
+                                   batch_size=config.eval_batch_size, generator=config.generator, progress=progress)
                 items = cell_dir / "items" / f"{name}.jsonl"
                 items.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(cell_dir / "eval" / name / "items.jsonl", items)

@@ -16,6 +16,7 @@ from typing import Any
 from gemkit.components import component_problems
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError, GemkitError
+from gemkit.generation import check_generator
 from gemkit.registry import registry
 from gemkit.runner.devices import parse_devices
 from gemkit.runner.manifest import code_version
@@ -63,6 +64,9 @@ class BenchConfig:
     limit: int | None = field(default=None, metadata={"help": "Items per benchmark (default: each benchmark's own)."})
     eval_batch_size: int = field(default=48, metadata={
         "help": "Items per evaluation batch (on a 2-core CPU 32 generates twice as fast as 8, 48 about 10 % faster than 32)."})
+    generator: str = field(default="hf", metadata={
+        "help": "Engine of the generative benchmarks in every cell: hf (transformers) or vllm (pip install "
+                "gemkit[vllm]). Training objectives choose theirs in method_options (generator=vllm)."})
     scorer: str | None = field(default=None, metadata={"help": "Scorer for sega (default entropy)."})
     include_base: bool = field(default=True, metadata={"help": "Also evaluate the untrained base model."})
     include_sft: bool = field(default=True, metadata={
@@ -129,6 +133,10 @@ class BenchConfig:
             if self.ray_address:
                 problems.append(f"devices {self.devices} and ray_address {self.ray_address!r} both given: devices "
                                 "starts a local Ray session, the cluster places cells itself; drop one")
+        try:
+            check_generator(self.generator)
+        except GemkitError as exc:  # unknown engine, or vllm not installed
+            problems.append(str(exc))
         if self.cell_cpus < 1:
             problems.append(f"cell_cpus must be >= 1, got {self.cell_cpus}")
         if problems:
@@ -191,7 +199,7 @@ def plan_cells(config: BenchConfig, fingerprint: str) -> list[Cell]:
     compare against it.
     """
     shared = {"model": config.model, "benchmarks": {b: config._benchmark_options(b) for b in config.benchmarks},
-              "code": code_version(), "max_length": config.max_length}
+              "code": code_version(), "max_length": config.max_length, "generator": config.generator}
     cells = []
     if config.include_base:  # untrained: its result does not depend on the training data
         cells.append(Cell("base", 0, 0, {**shared, "method": "base"}))

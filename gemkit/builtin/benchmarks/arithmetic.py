@@ -23,7 +23,7 @@ from gemkit.evaluation.context import EvalContext
 from gemkit.evaluation.preference import PreferenceScoring, pairwise_accuracy
 from gemkit.evaluation.results import BenchmarkResult
 from gemkit.gem.group import COT_SYSTEM_PROMPT
-from gemkit.generation import SamplingConfig, generate
+from gemkit.generation import generate
 
 #: the default task (docs/metrics.md, "The default task"): one-step problems, on which the untrained
 #: embedded model is neither hopeless nor saturated
@@ -55,7 +55,7 @@ class ArithmeticAccuracy:
         return builtin_heldout(self.config.limit, self.config.seed, self.config.level)
 
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
-        sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
+        sampling = ctx.sampling(max_new_tokens=self.config.max_new_tokens, do_sample=False)
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, [item["question"] for item in items], sampling=sampling,
                        system=COT_SYSTEM_PROMPT, batch_size=ctx.batch_size, progress=f"eval {self.name}")
         rows = []

@@ -37,7 +37,7 @@ from gemkit.evaluation.extract import (
 from gemkit.evaluation.fewshot import FewShotOptions, draw_shots, fewshot_conventions, load_pool, with_shots
 from gemkit.evaluation.loading import Source, load_rows, text_field
 from gemkit.evaluation.results import BenchmarkResult, mean
-from gemkit.generation import SamplingConfig, generate
+from gemkit.generation import generate
 
 PROMPT = "Question: {question}\nAnswer:"
 STOPS = ["Question:", "</s>", "<|im_end|>"]
@@ -93,13 +93,17 @@ class GSM8K:
         """Raw answers (cut at the stop strings) and, for lm-eval, its own per-item scores and whether
         the prompt it built equals ours."""
         if self.config.engine == "lm-eval":
+            if ctx.generator != "hf":
+                raise ConfigError(f"engine=lm-eval generates with lm-eval's own transformers model, so "
+                                  f"generator={ctx.generator} would not apply; use engine=gemkit with "
+                                  f"generator={ctx.generator}, or generator=hf with engine=lm-eval")
             if self.config.num_fewshot and not self.fewshot_pool:
                 raise RuntimeError("GSM8K.evaluate with engine=lm-eval needs the few-shot pool: call load() first")
             texts, scores, prompts = run_lm_eval(ctx, items, self.config, self.fewshot_pool)
             ours = [render_prompt(ctx.bundle.tokenizer, self.prompt(it)) for it in items]
             return texts, [{**more, "lm_eval_same_prompt": theirs == mine}
                            for more, theirs, mine in zip(scores, prompts, ours, strict=False)]
-        sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
+        sampling = ctx.sampling(max_new_tokens=self.config.max_new_tokens, do_sample=False)
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, [self.prompt(it) for it in items],
                        sampling=sampling, batch_size=ctx.batch_size)
         return [cut_at(text, STOPS) for text in out.texts], [{} for _ in items]

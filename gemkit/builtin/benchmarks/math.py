@@ -28,7 +28,7 @@ from gemkit.evaluation.loading import Source, load_rows, row_id, text_field
 from gemkit.evaluation.math_equiv import math_equal, normalised_answer
 from gemkit.evaluation.preference import per_subset
 from gemkit.evaluation.results import BenchmarkResult, mean
-from gemkit.generation import SamplingConfig, generate
+from gemkit.generation import generate
 
 SYSTEM = "Solve the problem step by step. Put the final answer inside \\boxed{}."
 
@@ -87,7 +87,7 @@ class Math:
         return pool
 
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
-        sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
+        sampling = ctx.sampling(max_new_tokens=self.config.max_new_tokens, do_sample=False)
         prompts = [with_shots(it["shots"], it["problem"]) for it in items]
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, prompts, sampling=sampling, system=SYSTEM,
                        batch_size=ctx.batch_size)

@@ -89,9 +89,10 @@ def _fastchat_references(path: str) -> dict[str, list[str]]:
     return out
 
 
-def answer_turns(bundle: Any, items: list[dict[str, Any]], max_new_tokens: int, batch_size: int) -> list[list[str]]:
-    """Greedy answers to every turn, each turn generated with the earlier turns in context."""
-    sampling = SamplingConfig(max_new_tokens=max_new_tokens, do_sample=False)
+def answer_turns(bundle: Any, items: list[dict[str, Any]], sampling: SamplingConfig,
+                 batch_size: int) -> list[list[str]]:
+    """Answers to every turn (greedy, from :meth:`EvalContext.sampling`), each turn generated with the
+    earlier turns in context."""
     histories: list[list[dict[str, str]]] = [[] for _ in items]
     answers: list[list[str]] = [[] for _ in items]
     for turn in range(max(len(it["turns"]) for it in items)):
@@ -145,6 +146,10 @@ class MTBench:
             self._judge = registry("judge").get(self.config.judge).build(options)
         return self._judge
 
+    def greedy(self, ctx: EvalContext) -> SamplingConfig:
+        """The decoding of both models' answers: greedy, on the evaluation's generator."""
+        return ctx.sampling(max_new_tokens=self.config.max_new_tokens, do_sample=False)
+
     def check_baseline(self, ctx: EvalContext) -> None:
         """Refuse a baseline that cannot work before any answer is generated."""
         if self.config.baseline == "sft":
@@ -153,12 +158,18 @@ class MTBench:
         if self.config.baseline == "base" and not hasattr(ctx.bundle.model, "disable_adapter"):
             raise ConfigError("mt-bench baseline=base needs a LoRA checkpoint (its base is the baseline); "
                               "pass baseline=MODEL_OR_CHECKPOINT for this model")
+        if self.config.baseline == "base" and ctx.generator == "vllm":
+            # The engine holds the policy's weights with the adapters merged (generation_vllm.sync_weights);
+            # disable_adapter changes no weight, so the "base" answers would be the trained model's.
+            raise ConfigError("mt-bench baseline=base with generator=vllm: the vLLM engine serves the merged LoRA "
+                              "weights and cannot switch the adapters off; pass the base model as the baseline "
+                              "(baseline=MODEL_NAME) or use generator=hf")
 
     def baseline_answers(self, ctx: EvalContext, items: list[dict[str, Any]]) -> tuple[list[list[str]], str]:
         self.check_baseline(ctx)
         if self.config.baseline == "base":
             with ctx.bundle.model.disable_adapter():
-                return answer_turns(ctx.bundle, items, self.config.max_new_tokens, ctx.batch_size), "base (adapters disabled)"
+                return answer_turns(ctx.bundle, items, self.greedy(ctx), ctx.batch_size), "base (adapters disabled)"
         from gemkit.models import ModelSpec, load_model
         from gemkit.train import load_trained
 
@@ -166,12 +177,12 @@ class MTBench:
         device = str(ctx.bundle.device)
         bundle = load_trained(spec, device=device) if (Path(spec) / "gemkit.json").is_file() else \
             load_model(ModelSpec(name=spec, device=device), role="reference")
-        return answer_turns(bundle, items, self.config.max_new_tokens, ctx.batch_size), spec
+        return answer_turns(bundle, items, self.greedy(ctx), ctx.batch_size), spec
 
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
         judge = self.judge(ctx)  # resolve the judge and check the baseline before the slow generation
         self.check_baseline(ctx)
-        answers = answer_turns(ctx.bundle, items, self.config.max_new_tokens, ctx.batch_size)
+        answers = answer_turns(ctx.bundle, items, self.greedy(ctx), ctx.batch_size)
         baseline, baseline_name = self.baseline_answers(ctx, items)
         rows, no_reference = [], 0
         for item, mine, theirs in zip(items, answers, baseline, strict=True):

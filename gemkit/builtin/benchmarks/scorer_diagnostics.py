@@ -83,7 +83,7 @@ class ScorerDiagnosticsBenchmark:
 
     def evaluate(self, ctx: EvalContext, items: list[dict[str, Any]]) -> BenchmarkResult:
         cfg, check = self.config, get_check(self.check_name)
-        sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
+        sampling = ctx.sampling(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
         bundle, rows = ctx.bundle, []
         step = max(1, ctx.batch_size)
         # The same random stream for every model (base and trained cells), whatever the caller's RNG state.

@@ -37,7 +37,7 @@ from gemkit.evaluation.fewshot import check_num_fewshot, draw_shots, fewshot_con
 from gemkit.evaluation.loading import DataOptions, Source, load_rows, sample
 from gemkit.evaluation.preference import PreferenceScoring, sequence_rewards, warn_too_long
 from gemkit.evaluation.results import BenchmarkResult, mean
-from gemkit.generation import SamplingConfig, generate
+from gemkit.generation import generate
 
 MC = Source("truthfulqa/truthful_qa", "multiple_choice", "validation", ("question", "mc1_targets", "mc2_targets"))
 GEN = Source("truthfulqa/truthful_qa", "generation", "validation",
@@ -192,7 +192,7 @@ class TruthfulQA:
         return rows
 
     def _generation(self, ctx: EvalContext, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        sampling = SamplingConfig(max_new_tokens=self.config.max_new_tokens, do_sample=False)
+        sampling = ctx.sampling(max_new_tokens=self.config.max_new_tokens, do_sample=False)
         prompts = [with_shots(it["shots"], it["question"]) for it in items]
         out = generate(ctx.bundle.model, ctx.bundle.tokenizer, prompts, sampling=sampling, batch_size=ctx.batch_size)
         rows = []
