@@ -246,11 +246,11 @@ def test_fsdp2_resume_matches_uninterrupted_single_process_run(tmp_path, lora_r)
     resumes on 2 ranks → the 6 rows and the final weights of an unbroken single process on batch 4.
 
     Full fine-tuning (``lora_r=0``) is the case sharding is for: each rank saves and reloads only its
-    shard of every weight and AdamW moment (OUT/resume/dcp). Steps 5 and 6 depend on the restored
-    moments: AdamW's update m̂/(√v̂+ε) after a restart from zero moments is ±lr per element,
-    not the saved moments' smoothed value. Checked it can fail: with ``optim_state_dict`` left out of
-    ``set_state_dict`` in ``restore_sharded`` (weights restored, moments fresh) both variants fail
-    at step 5's loss; with the scheduler's state not restored … (see the report).
+    shard of every weight and AdamW moment (OUT/resume/dcp). Step 5's loss and gradient need only the
+    restored weights; step 6's loss also needs step 5's update, m̂/(√v̂+ε), to use the saved moments
+    and step count rather than fresh ones. Checked it can fail: with ``restore_sharded`` restoring the
+    weights only (``set_model_state_dict`` in place of ``set_state_dict``, so the moments start from
+    zero) the full variant fails at step 6's loss, 8.583 against 8.970.
     """
     single = _train(_config(tmp_path / "single", batch_size=4, max_steps=6, save_every=2, lora=_lora(lora_r)))
     mp.spawn(_fsdp_resume_worker, args=(2, _free_port(), tmp_path / "fsdp", lora_r), nprocs=2, join=True)
@@ -284,8 +284,9 @@ def test_fsdp2_resume_under_another_launch_is_refused(tmp_path):
 
     DCP could reshard the weights and moments to 3 ranks, but the per-rank RNG streams and batch
     slices could not continue, so the resumed run would equal no unbroken run. Checked it can fail:
-    with the world-size comparison dropped from ``check_launch`` the 3 ranks resume (DCP reshards)
-    and no rank writes ``refused*.txt``.
+    with the world-size comparison dropped from ``check_launch``, DCP reshards the weights and
+    moments onto 3 ranks without complaint and rank 2 then dies with an IndexError (no saved RNG
+    state for it) instead of the message, so ``mp.spawn`` raises.
     """
     out = tmp_path / "run"
     out.mkdir()
