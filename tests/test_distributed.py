@@ -16,7 +16,7 @@ import torch
 import torch.multiprocessing as mp
 from test_engine import PAIRS, ChosenNLL, NLLConfig
 
-from gemkit.errors import TrainingError
+from gemkit.errors import ConfigError, TrainingError
 from gemkit.io import read_jsonl
 from gemkit.models import LoraSpec, ModelSpec, load_model
 from gemkit.train import TrainConfig, train
@@ -220,3 +220,82 @@ def test_fsdp2_frozen_reference_is_sharded_across_ranks(tmp_path):
     assert all(r["all_dtensor"] and r["frozen"] for r in ranks)
     assert ranks[0]["local"] + ranks[1]["local"] == ranks[0]["full"]
     assert all(r["local"] < r["full"] for r in ranks)
+
+
+def _lora(r):
+    return LoraSpec(r=r, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])
+
+
+def _fsdp_resume_worker(rank, world, port, out, lora_r):
+    _join(rank, world, port)
+    os.environ.update(FSDP_ENV)
+    config = _config(out, batch_size=2, max_steps=6, save_every=2, lora=_lora(lora_r))
+    try:
+        _train(config, poison_step=4)  # every rank sees the NaN at step 5 and stops; resume point: step 4
+    except TrainingError:
+        pass
+    else:
+        raise AssertionError("the poisoned step did not stop the run")
+    _train(config, resume=True)
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("lora_r", [0, 4], ids=["full", "lora"])
+def test_fsdp2_resume_matches_uninterrupted_single_process_run(tmp_path, lora_r):
+    """FSDP2 on 2 ranks (batch 2 each) crashes at step 5 with its sharded state saved at step 4,
+    resumes on 2 ranks → the 6 rows and the final weights of an unbroken single process on batch 4.
+
+    Full fine-tuning (``lora_r=0``) is the case sharding is for: each rank saves and reloads only its
+    shard of every weight and AdamW moment (OUT/resume/dcp). Step 5's loss and gradient need only the
+    restored weights; step 6's loss also needs step 5's update, m̂/(√v̂+ε), to use the saved moments
+    and step count rather than fresh ones. Checked it can fail: with ``restore_sharded`` restoring the
+    weights only (``set_model_state_dict`` in place of ``set_state_dict``, so the moments start from
+    zero) the full variant fails at step 6's loss, 8.583 against 8.970.
+    """
+    single = _train(_config(tmp_path / "single", batch_size=4, max_steps=6, save_every=2, lora=_lora(lora_r)))
+    mp.spawn(_fsdp_resume_worker, args=(2, _free_port(), tmp_path / "fsdp", lora_r), nprocs=2, join=True)
+    resumed = list(read_jsonl(tmp_path / "fsdp" / "train_log.jsonl"))
+    assert [r["step"] for r in resumed] == list(range(1, 7))
+    _assert_same_rows(list(read_jsonl(single.log_path)), resumed, norm_rtol=1e-4)
+    state = tmp_path / "fsdp" / "resume"
+    assert (state / "dcp" / ".metadata").is_file() and len(list((state / "dcp").glob("*.distcp"))) == 2
+    from gemkit.train import load_trained
+
+    reloaded = load_trained(tmp_path / "fsdp" / "checkpoint", device="cpu")
+    expected = load_trained(single.checkpoint, device="cpu")
+    for (name, a), (_, b) in zip(reloaded.model.named_parameters(), expected.model.named_parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+def _fsdp_resume_refused_worker(rank, world, port, out, resume):
+    """Train 2 steps saving after step 1, or (``resume``) try to resume; a ConfigError goes to a file."""
+    _join(rank, world, port)
+    os.environ.update(FSDP_ENV)
+    try:
+        _train(_config(out, batch_size=2, max_steps=2, save_every=1, lora=_lora(0)), resume=resume)
+    except ConfigError as exc:
+        (out / f"refused{rank}.txt").write_text(str(exc))
+    torch.distributed.destroy_process_group()
+
+
+def test_fsdp2_resume_under_another_launch_is_refused(tmp_path):
+    """A 2-rank FSDP2 state (saved after step 1 of 2) resumed by 3 FSDP2 ranks, or by one process,
+    stops with a ConfigError naming both launches, before anything loads or the log is touched.
+
+    DCP could reshard the weights and moments to 3 ranks, but the per-rank RNG streams and batch
+    slices could not continue, so the resumed run would equal no unbroken run. Checked it can fail:
+    with the world-size comparison dropped from ``check_launch``, DCP reshards the weights and
+    moments onto 3 ranks without complaint and rank 2 then dies with an IndexError (no saved RNG
+    state for it) instead of the message, so ``mp.spawn`` raises.
+    """
+    out = tmp_path / "run"
+    out.mkdir()
+    mp.spawn(_fsdp_resume_refused_worker, args=(2, _free_port(), out, False), nprocs=2, join=True)
+    assert not list(out.glob("refused*.txt")) and (out / "resume" / "dcp").is_dir()
+    log = (out / "train_log.jsonl").read_text()
+    mp.spawn(_fsdp_resume_refused_worker, args=(3, _free_port(), out, True), nprocs=3, join=True)
+    messages = [(out / f"refused{rank}.txt").read_text() for rank in range(3)]
+    assert all("saved by 2 processes" in m and "this run is FSDP2 on 3 processes" in m for m in messages)
+    with pytest.raises(ConfigError, match="saved by 2 processes, but this run is an unsharded run on 1 process"):
+        _train(_config(out, batch_size=4, max_steps=2, save_every=1), resume=True)
+    assert (out / "train_log.jsonl").read_text() == log

@@ -5,7 +5,8 @@ Layout of a training output directory::
     OUT/config.json        the resolved TrainConfig (and objective options)
     OUT/train_log.jsonl    one JSON line per logged step
     OUT/checkpoint/        final model: LoRA adapter or full weights, tokenizer, gemkit.json
-    OUT/resume/            latest resumable state: model as above + trainer_state.pt
+    OUT/resume/            latest resumable state: model as above + trainer_state.pt (under FSDP2:
+                           each rank's shards + trainer_state.pt, see gemkit.train.sharded_state)
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ MODEL_META = "gemkit.json"
 STATE_FILE = "trainer_state.pt"
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
+def replace_dir(tmp: Path, target: Path) -> None:
     """Swap a fully written temp dir onto ``target`` (old copy removed only after the new is in place)."""
     old = None
     if target.exists():
@@ -41,7 +42,7 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 
 
 def recover_dir(target: Path) -> None:
-    """Undo what a kill during :func:`_replace_dir` or :func:`save_model` left behind.
+    """Undo what a kill during :func:`replace_dir` or :func:`save_model` left behind.
 
     Killed between moving ``target`` aside and renaming the new copy in, only ``.target.old``
     exists: it is the last complete state, so it is put back. Unfinished temp copies are removed.
@@ -80,7 +81,7 @@ def save_model(model: Any, tokenizer: Any, directory: str | Path, *, meta: dict[
             if path.is_file():
                 with open(path, "rb") as fh:
                     os.fsync(fh.fileno())
-        _replace_dir(tmp, target)
+        replace_dir(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

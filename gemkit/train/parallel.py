@@ -51,7 +51,10 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
     accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision,
                               gradient_accumulation_steps=config.grad_accum, device_placement=False,
                               kwargs_handlers=[ddp])
-    if accelerator.distributed_type == DistributedType.MULTI_CPU and parse_flag_from_env("ACCELERATE_USE_FSDP"):
+    # A second run in the same process (a resume in the tests) inherits the FSDP mark _fsdp_on_cpu put on the
+    # process-level state, but accelerate then builds no plugin: it is built again here.
+    marked = accelerator.distributed_type == DistributedType.FSDP and getattr(accelerator.state, "fsdp_plugin", None) is None
+    if (accelerator.distributed_type == DistributedType.MULTI_CPU or marked) and parse_flag_from_env("ACCELERATE_USE_FSDP"):
         _fsdp_on_cpu(accelerator)
     return accelerator
 
