@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gemkit.builtin.grpo import GRPO, AnswerReward, GRPOConfig
+from gemkit.builtin.grpo import GRPO, AnswerReward, AnswerRewardConfig, GRPOConfig
 from gemkit.builtin.ppo import VALUE_HEAD_FILE
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError
@@ -42,6 +42,20 @@ def test_answer_reward_by_hand():
     assert result.finished.tolist() == [True, True, True, False]
     with pytest.raises(ConfigError, match="gold answer"):
         AnswerReward().score(_inputs(["Final Answer: 1"], [None]))
+
+
+def test_answer_reward_last_number_check_by_hand():
+    """check=last-number (the arithmetic benchmark's flexible rule): '6 x 7 = 42 stickers' ✓, 'so 41,
+    then 42' ✓, 'Final Answer: 42 or 43' ✗ (last number 43), 'no number' ✗ and unanswered ⇒ scores
+    [1, 1, 0, 0], finished [T, T, T, F]; an unknown check fails at config time, naming the choices.
+    Checked: with last-number mapped to the final-answer rule the first two score 0 and the test fails."""
+    reward = AnswerReward(AnswerRewardConfig(check="last-number"))
+    result = reward.score(_inputs(["6 x 7 = 42 stickers", "so 41, then 42", "Final Answer: 42 or 43", "no number"],
+                                  ["42"] * 4))
+    assert result.scores.tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert result.finished.tolist() == [True, True, True, False]
+    with pytest.raises(ConfigError, match="last-number"):
+        AnswerRewardConfig(check="lastnumber")
 
 
 def test_grpo_rejects_groups_of_one_and_unknown_rewards():

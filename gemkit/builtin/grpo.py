@@ -27,8 +27,9 @@ import torch
 
 import gemkit
 from gemkit.components import ScorerSpec, resolve_component_fields, spec_field
-from gemkit.data.arithmetic import extract_final_answer
+from gemkit.data.arithmetic import extract_final_answer, last_number
 from gemkit.errors import ConfigError
+from gemkit.evaluation.answer_check import get_check
 from gemkit.gem.advantages import AdvantageRule
 from gemkit.generation import SAMPLING_HELP, CandidateSampling
 from gemkit.losses.grpo import AGGREGATIONS, grpo_loss
@@ -38,31 +39,34 @@ from gemkit.train import LossOutput, Objective, StepContext
 
 @dataclass
 class AnswerRewardConfig:
-    """The verifiable reward has no options."""
+    check: str = field(default="final-answer", metadata={
+        "help": "Answer check (gemkit/evaluation/answer_check.py): final-answer (the number after the last "
+                "'Final Answer:'), last-number (the text's last number: a signal for a model that seldom "
+                "writes the marker), gsm8k or math."})
+
+    def __post_init__(self) -> None:
+        get_check(self.check)  # an unknown name fails at config time, naming the choices
 
 
 class AnswerReward:
-    """Verifiable reward: 1.0 where ``extract_final_answer(text)`` equals the gold answer, else 0.0.
-
-    ``finished`` is whether a final answer was found at all.
-    """
+    """Verifiable reward: 1.0 where the candidate passes the answer ``check`` against the prompt's gold
+    answer, else 0.0. ``finished`` is whether the check found an answer at all."""
 
     name = "answer"
     Config = AnswerRewardConfig
 
     def __init__(self, config: AnswerRewardConfig | None = None) -> None:
         self.config = config or AnswerRewardConfig()
+        self.correct = get_check(self.config.check)
 
     def score(self, inputs: ScoringInputs) -> ScoreResult:
         if not inputs.answers or any(a is None for a in inputs.answers):
             raise ConfigError("reward 'answer' needs a gold answer for every prompt (the record's 'answer' field); "
                               "use the built-in arithmetic set or a scorer reward (e.g. reward: entropy)")
-        predicted = [extract_final_answer(text) for text in inputs.texts]
-        # The gold answer goes through the same normalisation as the prediction (commas, "5.0" vs "5").
-        gold = [extract_final_answer(f"Final Answer: {a}") or str(a).strip() for a in inputs.answers]
-        correct = [p is not None and p == g for p, g in zip(predicted, gold, strict=True)]
-        return ScoreResult(scores=torch.tensor(correct, dtype=torch.float32),
-                           finished=torch.tensor([p is not None for p in predicted]))
+        correct = [self.correct(text, str(gold)) for text, gold in zip(inputs.texts, inputs.answers, strict=True)]
+        answered = [(extract_final_answer(text) if self.config.check == "final-answer" else last_number(text))
+                    is not None for text in inputs.texts]
+        return ScoreResult(scores=torch.tensor(correct, dtype=torch.float32), finished=torch.tensor(answered))
 
 
 @dataclass(frozen=True)
