@@ -16,6 +16,7 @@ from gemkit.report.diagnostics import result_benchmarks, with_step_auroc
 from gemkit.report.schema import CellResult, Run
 from gemkit.report.stats import (
     bootstrap_ci,
+    hierarchical_bootstrap_ci,
     holm,
     mean_std,
     paired_bootstrap_ci,
@@ -41,6 +42,9 @@ class Analysis:
     rows: dict[str, list[CellResult]]
     #: benchmark -> method -> shots -> scores over seeds
     efficiency: dict[str, dict[str, dict[int, list[float]]]] = field(default_factory=dict)
+    #: benchmark -> method -> shots -> 95 % CI of the mean over seeds (:func:`hierarchical_bootstrap_ci`
+    #: over seeds and items), None where the items' mean is not the benchmark's primary metric
+    efficiency_ci: dict[str, dict[str, dict[int, tuple[float, float] | None]]] = field(default_factory=dict)
     #: benchmark -> row -> subset -> mean over seeds
     subsets: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     #: row -> one train log per seed
@@ -160,13 +164,27 @@ def _item_means(per_seed: dict[int, dict[str, float]]) -> dict[str, float]:
     return {item: sum(v) / len(v) for item, v in values.items()}
 
 
+def _efficiency_ci(seeds: list[tuple[float, list[float]]]) -> tuple[float, float] | None:
+    """The two-stage bootstrap CI of one curve point from each seed's (score, item values), or None
+    unless every seed's items average to its score: otherwise (RewardBench's weighted score, ECE) the
+    interval would be of another quantity than the one plotted."""
+    if not all(items and math.isclose(sum(items) / len(items), score, abs_tol=1e-6) for score, items in seeds):
+        return None
+    return hierarchical_bootstrap_ci([items for _, items in seeds])
+
+
 def _curves(run: Run, analysis: Analysis, several_shots: bool) -> None:
     for name in result_benchmarks(run):
+        per_point: dict[tuple[str, int], list[tuple[float, list[float]]]] = defaultdict(list)
         for cell in run.cells:
             outcome = cell.outcome(name)
             if cell.method != "base" and outcome.ok and outcome.score is not None:
                 analysis.efficiency.setdefault(name, {}).setdefault(cell.method, {}).setdefault(
                     cell.shots, []).append(outcome.score)
+                items = [float(r["correct"]) for r in cell.items(name) if "correct" in r]
+                per_point[(cell.method, cell.shots)].append((outcome.score, items))
+        for (method, shots), seeds in per_point.items():
+            analysis.efficiency_ci.setdefault(name, {}).setdefault(method, {})[shots] = _efficiency_ci(seeds)
         for key, cells in analysis.rows.items():
             subset_rows = [c.outcome(name).subsets for c in cells if c.outcome(name).ok and c.outcome(name).subsets]
             if subset_rows:

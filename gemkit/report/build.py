@@ -16,7 +16,15 @@ from gemkit.io import atomic_write_text
 from gemkit.report import diagnostics, figures, html
 from gemkit.report.analysis import Analysis, analyse
 from gemkit.report.schema import Run, load_run
-from gemkit.report.tables import Table, throughput_cells, to_csv, to_json, to_latex, to_markdown
+from gemkit.report.tables import (
+    METHOD_TITLES,
+    Table,
+    throughput_cells,
+    to_csv,
+    to_json,
+    to_latex,
+    to_markdown,
+)
 
 FORMATS = ("md", "tex", "csv", "json", "html")
 OUTPUT_NAMES = {"md": "report.md", "tex": "table.tex", "csv": "table.csv", "json": "table.json", "html": "report.html"}
@@ -51,6 +59,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, base
         "tex": lambda: to_latex(analysis.table, caption=_caption(run)),
         "csv": lambda: to_csv(analysis.table),
         "json": lambda: to_json(analysis.table, {"baseline": analysis.baseline, "tests": analysis.tests,
+                                                 "efficiency": efficiency_points(analysis),
                                                  "cells": [_cell_summary(c) for c in run.cells]}),
         "html": lambda: html.render(run, analysis.table, analysis.tests, figure_paths),
     }
@@ -69,7 +78,8 @@ def make_figures(analysis: Analysis, out: Path) -> list[Path]:
         curves = analysis.efficiency.get(name, {})
         if len({s for by_shots in curves.values() for s in by_shots}) > 1:
             paths += figures.data_efficiency(curves, table.title(column), out / f"data_efficiency_{name}",
-                                             percent=table.percent.get(column, True))
+                                             percent=table.percent.get(column, True),
+                                             intervals=analysis.efficiency_ci.get(name, {}))
         if analysis.subsets.get(name):
             ordered = {k: analysis.subsets[name][k] for k in table.methods if k in analysis.subsets[name]}
             paths += figures.subset_heatmap(ordered, f"{table.title(column)} by subset (%)",
@@ -97,6 +107,67 @@ def mde_note(table: Table, tests: list[dict[str, Any]]) -> str:
             worst = max(column_tests, key=lambda t: t["mde"])
             lines.append(f"- {table.title(column)}: n = {worst['n']}, MDE {_mde(table, worst)}")
     return "\n".join(lines)
+
+
+def _efficiency_columns(analysis: Analysis) -> list[tuple[str, list[str], list[int]]]:
+    """(column, methods in table order, sizes) of each column whose curves have more than one size."""
+    found = []
+    for column in analysis.table.columns:
+        curves = analysis.efficiency.get(column.split("/")[0], {})
+        sizes = sorted({s for by_shots in curves.values() for s in by_shots})
+        if len(sizes) > 1:
+            methods = [m for m in dict.fromkeys(k.split("@")[0] for k in analysis.table.methods) if m in curves]
+            found.append((column, methods, sizes))
+    return found
+
+
+def efficiency_points(analysis: Analysis) -> list[dict[str, Any]]:
+    """table.json's ``efficiency``: one record per (column, method, size), raw fractions."""
+    points = []
+    for column, methods, sizes in _efficiency_columns(analysis):
+        name = column.split("/")[0]
+        for method in methods:
+            for size in sizes:
+                scores = analysis.efficiency[name][method].get(size)
+                if scores:
+                    ci = analysis.efficiency_ci.get(name, {}).get(method, {}).get(size)
+                    points.append({"column": column, "method": method, "shots": size, "mean": sum(scores) / len(scores),
+                                   "ci": list(ci) if ci else None, "n_seeds": len(scores)})
+    return points
+
+
+def _point_text(table: Table, column: str, point: dict[str, Any] | None, seeds: int) -> str:
+    """"mean [low, high]" in the column's unit, "(k seeds)" when a point has fewer seeds than the rest."""
+    if point is None:
+        return "–"
+    scale, digits = table.scale(column), table.digits(column)
+    low, high = point["ci"] or (None, None)
+    interval = "[–]" if low is None else f"[{low * scale:.{digits}f}, {high * scale:.{digits}f}]"
+    marked = f" ({point['n_seeds']} seed{'s' * (point['n_seeds'] != 1)})" if point["n_seeds"] != seeds else ""
+    return f"{point['mean'] * scale:.{digits}f} {interval}{marked}"
+
+
+def efficiency_section(analysis: Analysis) -> list[str]:
+    """"## Sample efficiency": per column, methods × training sizes as "mean [low, high]" in the
+    column's unit; nothing unless the run has more than one training size."""
+    table, columns = analysis.table, _efficiency_columns(analysis)
+    if not columns:
+        return []
+    points = {(p["column"], p["method"], p["shots"]): p for p in efficiency_points(analysis)}
+    seeds = max(p["n_seeds"] for p in points.values())
+    parts = ["## Sample efficiency\n",
+             f"Mean over seeds ({seeds} per point unless marked); in brackets its 95% CI from a two-stage bootstrap "
+             "(2,000 resamples: seeds drawn with replacement, then each drawn seed's test items with replacement; "
+             "docs/metrics.md). [–]: the items do not average to the metric, so no interval.\n"]
+    for column, methods, sizes in columns:
+        unit = " (%)" if table.percent.get(column, True) else ""
+        parts += [f"**{table.title(column)}{unit}**\n", "| Method | " + " | ".join(f"{s} pairs" for s in sizes) + " |",
+                  "|---|" + "---|" * len(sizes)]
+        parts += [f"| {METHOD_TITLES.get(method, method)} | "
+                  + " | ".join(_point_text(table, column, points.get((column, method, size)), seeds) for size in sizes)
+                  + " |" for method in methods]
+        parts.append("")
+    return parts
 
 
 def _caption(run: Run) -> str:
@@ -129,6 +200,7 @@ def markdown(run: Run, analysis: Analysis, figure_paths: list[Path], out: Path) 
                          f"[{low}, {high}] | {t['test']} | {t['p']:.3g} | {t['p_holm']:.3g}"
                          f"{' †' if t['significant'] else ''} | {_mde(table, t)} |")
         parts += ["", mde_note(table, analysis.tests), ""]
+    parts += efficiency_section(analysis)
     parts += diagnostics.section(run, analysis.rows, table.methods, table.titles)
     parts += ["## Cells\n", "| Cell | Status | Train s | Wall s | Peak MB | Tokens/s | MFU % | Train peak GB |",
               "|---|---|---|---|---|---|---|---|"]

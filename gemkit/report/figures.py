@@ -4,7 +4,8 @@
 - ``training_curves``: loss, GEM score, final-answer entropy and response length per step (mean
   over seeds), and with gold answers the score-vs-correct AUROC and candidate correctness, from
   each cell's ``train_log.jsonl``.
-- ``data_efficiency_<benchmark>``: primary metric against training-set size, mean ± std over seeds.
+- ``data_efficiency_<benchmark>``: primary metric against training-set size, mean over seeds with a
+  95 % CI from a two-stage bootstrap over seeds and items.
 - ``subsets_<benchmark>``: methods × subsets heat map (e.g. RewardBench's categories).
 """
 from __future__ import annotations
@@ -83,19 +84,34 @@ def training_curves(logs: dict[str, list[list[dict[str, Any]]]], path: Path) -> 
     return _save(fig, path)
 
 
-def data_efficiency(curves: dict[str, dict[int, list[float]]], ylabel: str, path: Path, *, percent: bool = True
-                    ) -> list[Path]:
-    """Metric against the number of training pairs, mean ± std over seeds, one line per method."""
+def data_efficiency(curves: dict[str, dict[int, list[float]]], ylabel: str, path: Path, *, percent: bool = True,
+                    intervals: dict[str, dict[int, tuple[float, float] | None]] | None = None) -> list[Path]:
+    """Metric against the number of training pairs, one line per method: the mean over seeds with
+    its 95 % CI from ``intervals`` (method -> shots -> (low, high), the two-stage bootstrap over
+    seeds and items of :func:`gemkit.report.stats.hierarchical_bootstrap_ci`) as asymmetric error
+    bars and a shaded band. A point without an interval (None: its items do not average to the
+    metric) is drawn without a bar, and the title says so."""
     scale = 100.0 if percent else 1.0
-    fig, ax = plt.subplots(figsize=(4.6, 3.3))
+    fig, ax = plt.subplots(figsize=(4.6, 3.5))
+    missing = False
     for method, by_shots in curves.items():
         shots = sorted(by_shots)
-        means = [float(np.mean(by_shots[s])) * scale for s in shots]
-        stds = [float(np.std(by_shots[s], ddof=1)) * scale if len(by_shots[s]) > 1 else 0.0 for s in shots]
-        ax.errorbar(shots, means, yerr=stds, marker="o", capsize=3, label=method)
+        means = np.array([float(np.mean(by_shots[s])) for s in shots])
+        cis = [(intervals or {}).get(method, {}).get(s) for s in shots]
+        missing |= any(ci is None for ci in cis)
+        low = np.array([ci[0] if ci else m for ci, m in zip(cis, means, strict=True)])
+        high = np.array([ci[1] if ci else m for ci, m in zip(cis, means, strict=True)])
+        # a percentile interval of a skewed bootstrap distribution need not contain the estimate: no negative bars
+        yerr = np.clip(np.stack([means - low, high - means]), 0.0, None) * scale
+        line = ax.errorbar(shots, means * scale, yerr=yerr, marker="o", capsize=3, label=method)
+        ax.fill_between(shots, low * scale, high * scale, color=line[0].get_color(), alpha=0.15, linewidth=0)
     all_shots = sorted({s for by_shots in curves.values() for s in by_shots})
     if all_shots and all_shots[0] > 0 and all_shots[-1] / all_shots[0] >= 8:
         ax.set_xscale("log")
+    seeds = sorted({len(v) for by_shots in curves.values() for v in by_shots.values()})
+    n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    ax.set_title(f"mean over {n} seeds, 95% CI (bootstrap over seeds and items)"
+                 + ("\npoints without a bar: no item-level interval" if missing else ""), fontsize=8)
     ax.set_xlabel("training pairs")
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)

@@ -1,7 +1,8 @@
 """Statistics for comparing methods: pure functions, seeded, numpy only.
 
 Conventions (also in docs/metrics.md): seeds give the spread of a method (mean ± sample std);
-items give the uncertainty of one score (bootstrap CI) and the power of a paired comparison
+items give the uncertainty of one score (bootstrap CI), seeds and items together that of a point
+of a data-efficiency curve (two-stage bootstrap), and items the power of a paired comparison
 (two methods answered the same items, so we test their per-item differences).
 """
 from __future__ import annotations
@@ -38,6 +39,42 @@ def bootstrap_ci(values: Sequence[float], *, level: float = 0.95, resamples: int
     means = array[rng.integers(0, array.size, (resamples, array.size))].mean(axis=1)
     alpha = (1 - level) / 2
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def hierarchical_bootstrap_ci(per_seed: Sequence[Sequence[float]], *, level: float = 0.95, resamples: int = 2000,
+                              seed: int = 0) -> tuple[float, float]:
+    """Two-stage (hierarchical) percentile bootstrap CI of the mean over seeds of per-item means.
+
+    Data: S seeds (training runs), seed s with per-item values x_{s,1..n_s}; the estimate is
+    θ̂ = (1/S) Σ_s mean(x_s). One resample b:
+
+      1. draw S seeds s*_1..s*_S from the S with replacement (the training run's variance);
+      2. for each draw k, draw n_{s*_k} items of that seed with replacement, x*_k (the finite
+         test set's variance); a seed drawn twice gets two independent item draws;
+      3. θ*_b = (1/S) Σ_k mean(x*_k).
+
+    The interval is the (α/2, 1 − α/2) quantiles of {θ*_b}_{b=1..B}, α = 1 − level (multistage
+    resampling, Davison & Hinkley 1997, §3.8). It is slightly conservative: the spread of the seed
+    means resampled in stage 1 already holds some item noise, which stage 2 adds again. With one
+    seed it is the plain item bootstrap (:func:`bootstrap_ci`); with S identical seeds whose items
+    all agree (all 0 or all 1) it is [θ̂, θ̂]. Seeded, so a report is reproducible. NaN when there is
+    no seed or a seed has no items.
+    """
+    groups = [np.asarray(values, dtype=float) for values in per_seed]
+    if not groups or any(g.size == 0 for g in groups):
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(groups), (resamples, len(groups)))
+    item_means = np.empty((resamples, len(groups)))
+    for s, values in enumerate(groups):
+        rows, slots = np.nonzero(drawn == s)
+        chunk = max(1, 2_000_000 // values.size)  # bounds the index array at ~16 MB for large test sets
+        for start in range(0, rows.size, chunk):
+            picks = rng.integers(0, values.size, (min(chunk, rows.size - start), values.size))
+            item_means[rows[start:start + chunk], slots[start:start + chunk]] = values[picks].mean(axis=1)
+    estimates = item_means.mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(estimates, alpha)), float(np.quantile(estimates, 1 - alpha))
 
 
 def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, resamples: int = 2000,
