@@ -80,7 +80,7 @@ def test_three_sega_steps_on_smollm2_log_and_reload(tmp_path, monkeypatch):
         advantages = [s - mean for s in scores]
         seq_logps = [float(x.double().sum()) for x in logps]
         loss = -sum(a * lp for a, lp in zip(advantages, seq_logps, strict=True)) / 4
-        assert r["loss"] == pytest.approx(loss, rel=1e-4, abs=1e-4)
+        assert r["loss"] == pytest.approx(loss, rel=1e-4, abs=1e-3)  # float32: batched vs per-row forwards
         step_advantages.append(advantages)
         step_losses.append(loss)
         std = math.sqrt(sum(a * a for a in advantages) / 3)
