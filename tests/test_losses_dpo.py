@@ -137,3 +137,33 @@ def test_bad_options_are_reported_together():
     with pytest.raises(ConfigError) as info:
         DPOConfig(loss="sigmod", beta=0)
     assert len(info.value.problems) == 2 and "sigmoid" in str(info.value)
+
+
+def test_bco_pair_delta_equals_trl_bco_pair_shifted_by_the_running_mean():
+    """``bco_pair_delta`` over three successive batches of 5, 3 and 4 pairs (β = 0.3) against TRL 1.16.
+
+    TRL 1.16's ``bco_pair`` is L = −log σ(βu) − log σ(−βv) with no δ (it dropped the RunningMoments
+    of TRL < 1.0), so δ is folded into its inputs: adding δ/β to both reference log-probs turns βu
+    into βu − δ and βv into βv − δ, which is Jung et al.'s Eq. 9. δ is worked out here, as
+    gemkit/losses/dpo.py documents it: the mean of every implicit reward β·u, β·v seen so far, this
+    batch's included. The batches differ in size, so this is the count-weighted mean, not the mean of
+    batch means that TRL < 1.0 fed its RunningMoments (the two agree only for equal batch sizes).
+
+    Checked it can fail: ``self.delta = float(rewards.mean())`` (this batch only) in BCOPairDelta
+    fails at the second batch.
+    """
+    beta = 0.3
+    objective = DPO(DPOConfig(beta=beta, loss="bco_pair_delta"))
+    seen: list[float] = []
+    for step, n in enumerate((5, 3, 4)):
+        mask, policy, reference = random_batch(n=n, seed=20 + step)
+        lengths = mask[:, 1:].sum(-1).double()
+        losses, _ = objective.pair_losses(SequenceLogps(policy.sum(-1), lengths),
+                                          SequenceLogps(reference.sum(-1), lengths))
+        seen += (beta * (policy.sum(-1) - reference.sum(-1))).tolist()
+        delta = sum(seen) / len(seen)
+        assert objective.loss_fn.delta == pytest.approx(delta, abs=1e-12)
+        shifted = reference.clone()
+        shifted[:, 0] += delta / beta  # TRL sums the row, so one column carries the shift
+        theirs, _ = trl_dpo_loss("bco_pair", mask, policy, shifted, beta=beta)
+        assert abs(float(losses.mean()) - float(theirs.detach())) < 1e-6, step

@@ -3,8 +3,10 @@
 SimPO: ``trl.experimental.cpo.CPOTrainer.cpo_loss`` with ``loss_type="simpo"`` (TRL puts SimPO in
 the CPO trainer). ORPO: ``trl.experimental.orpo.ORPOTrainer.odds_ratio_loss`` (the odds-ratio term;
 TRL's full loss is ``nll − mean(that)``). Both are called unbound with a stand-in ``self`` holding
-the attributes they read. Inputs are token-mean log-probs, as both trainers use.
+the attributes they read. Inputs are token-mean log-probs, as both trainers use. The whole ORPO loss, NLL term included,
+is compared with ``ORPOTrainer.get_batch_loss_metrics`` on the tiny model's logits.
 """
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -50,6 +52,67 @@ def test_orpo_odds_ratio_equals_trl():
     mine = orpo_odds_ratio_loss(chosen, rejected)
     assert torch.allclose(beta * mine, -theirs.double(), atol=1e-6, rtol=0)
     assert float(orpo_log_odds_ratio(chosen, rejected).mean()) == pytest.approx(float(mean_log_odds), abs=1e-6)
+
+
+def test_orpo_loss_with_nll_equals_trl(tmp_path):
+    """The real ``orpo`` objective's loss on 3 arithmetic pairs (tiny model in float64, β = 0.25)
+    equals TRL 1.16's full ORPO loss, nll − mean(β·log σ(log OR)), from
+    ``ORPOTrainer.get_batch_loss_metrics`` called unbound with a stand-in ``self``; so do the NLL term
+    and the mean log odds ratio. TRL's model is a stand-in returning the logits of one plain forward
+    of the same model over the same tokens. gemkit takes its log-softmax in float32 (gemkit/ops.py),
+    so the NLL (≈ ln 49152 ≈ 10.8 for random weights) and the loss agree to a relative 1e-6 (one
+    float32 ulp is 1e-6 there); the odds-ratio part, loss − NLL, and the log odds agree to 1e-6.
+
+    TRL's NLL is the token mean of the cross-entropy over the chosen rows' attended tokens (prompt
+    included); gemkit's is over chosen response tokens only (gemkit/builtin/orpo.py, the paper's
+    Eq. 2), so TRL is given the response mask as its attention mask: both are then
+    −Σ log π(chosen response tokens) / (number of those tokens) over the micro-batch.
+
+    Checked it can fail: ``nll = -means[:n].mean()`` (mean of per-pair token means instead of the
+    token-weighted mean) in ORPO.compute_loss fails the loss and NLL assertions.
+    """
+    from gemkit.builtin.orpo import ORPO, ORPOConfig
+    from gemkit.data.arithmetic import builtin_train_pairs
+    from gemkit.testing import tiny_bundle
+    from gemkit.train import StepContext, TrainConfig
+
+    beta = 0.25
+    bundle = tiny_bundle(seed=0)
+    model = bundle.model.double().eval()
+    config = TrainConfig(method="orpo", model="random:tiny", out=str(tmp_path), device="cpu", max_length=160)
+    ctx = StepContext(model=model, tokenizer=bundle.tokenizer, config=config, device=torch.device("cpu"))
+    pairs = builtin_train_pairs(3, seed=0)
+    mine = ORPO(ORPOConfig(beta=beta)).compute_loss(ctx, pairs)
+
+    encoded = ctx.encode_pairs(pairs)
+    n = len(pairs)
+    assert encoded.response_mask[:n].sum() != encoded.response_mask[n:].sum()  # chosen and rejected lengths differ
+    with torch.no_grad():
+        logits = model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask,
+                       position_ids=encoded.position_ids).logits
+    response = encoded.response_mask.long()
+    labels = torch.where(response == 1, encoded.input_ids, -100)
+    batch = {"chosen_input_ids": encoded.input_ids[:n], "chosen_attention_mask": response[:n],
+             "chosen_labels": labels[:n], "rejected_input_ids": encoded.input_ids[n:],
+             "rejected_attention_mask": response[n:], "rejected_labels": labels[n:]}
+
+    def stand_in_model(input_ids, **kwargs):
+        assert torch.equal(input_ids, encoded.input_ids)
+        return SimpleNamespace(logits=logits)
+
+    orpo = pytest.importorskip("trl.experimental.orpo.orpo_trainer")
+    trainer = orpo.ORPOTrainer
+    stand_in = SimpleNamespace(beta=beta, is_encoder_decoder=False, padding_value=0, aux_loss_enabled=False,
+                               accelerator=SimpleNamespace(device=torch.device("cpu"), gather_for_metrics=lambda x: x),
+                               concatenated_inputs=trainer.concatenated_inputs, get_batch_logps=trainer.get_batch_logps)
+    stand_in.concatenated_forward = partial(trainer.concatenated_forward, stand_in)
+    stand_in.odds_ratio_loss = partial(trainer.odds_ratio_loss, stand_in)
+    theirs, their_metrics = trainer.get_batch_loss_metrics(stand_in, stand_in_model, batch)
+    loss, nll = float(mine.loss.detach()), mine.metrics["nll_loss"]
+    assert nll == pytest.approx(their_metrics["nll_loss"], rel=1e-6, abs=0)
+    assert loss == pytest.approx(float(theirs), rel=1e-6, abs=0)
+    assert abs((loss - nll) - (float(theirs) - their_metrics["nll_loss"])) < 1e-6  # β·L_OR
+    assert abs(mine.metrics["log_odds_ratio"] - their_metrics["log_odds_chosen"]) < 1e-6
 
 
 def test_orpo_by_hand():
