@@ -152,7 +152,7 @@ def own_running_threads(tasks: Path = Path("/proc/self/task")) -> int:
             text = stat.read_text()
         except OSError:  # the thread ended meanwhile
             continue
-        running += text[text.rfind(")") + 2:text.rfind(")") + 3] == "R"  # the state follows "(comm) "
+        running += text[text.rfind(")") + 2:][:1] == "R"  # the state follows "(comm) "
     return max(1, running)
 
 

@@ -81,17 +81,21 @@ def test_two_process_gloo_matches_single_process_global_batch(tmp_path, override
     assert all(row["tokens_per_s"] > 0 and 0 < row["mfu"] < 1 for row in b)
 
 
-def _resume_worker(rank, world, port, out):
-    _join(rank, world, port)
-    config = _config(out, batch_size=2, max_steps=6, save_every=2)
+def _crash_and_resume(config):
+    """Train 6 steps, checkpoint every 2, crash at step 5 (a NaN every rank sees), resume from step 4."""
     try:
-        _train(config, poison_step=4)  # every rank sees the NaN at step 5 and stops; resume point: step 4
+        _train(config, poison_step=4)
     except TrainingError:
         pass
     else:
         raise AssertionError("the poisoned step did not stop the run")
     _train(config, resume=True)
     torch.distributed.destroy_process_group()
+
+
+def _resume_worker(rank, world, port, out):
+    _join(rank, world, port)
+    _crash_and_resume(_config(out, batch_size=2, max_steps=6, save_every=2))
 
 
 def test_two_process_resume_matches_uninterrupted_two_process_run(tmp_path):
@@ -229,15 +233,7 @@ def _lora(r):
 def _fsdp_resume_worker(rank, world, port, out, lora_r):
     _join(rank, world, port)
     os.environ.update(FSDP_ENV)
-    config = _config(out, batch_size=2, max_steps=6, save_every=2, lora=_lora(lora_r))
-    try:
-        _train(config, poison_step=4)  # every rank sees the NaN at step 5 and stops; resume point: step 4
-    except TrainingError:
-        pass
-    else:
-        raise AssertionError("the poisoned step did not stop the run")
-    _train(config, resume=True)
-    torch.distributed.destroy_process_group()
+    _crash_and_resume(_config(out, batch_size=2, max_steps=6, save_every=2, lora=_lora(lora_r)))
 
 
 @pytest.mark.parametrize("lora_r", [0, 4], ids=["full", "lora"])
