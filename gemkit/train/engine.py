@@ -35,7 +35,7 @@ from gemkit.registry import registry
 from gemkit.threads import adapt_threads, thread_record
 from gemkit.train.checkpoint import config_to_dict, load_trainer_state, recover_dir, save_model
 from gemkit.train.config import TrainConfig
-from gemkit.train.log import TrainLog, iter_log
+from gemkit.train.log import TrainLog
 from gemkit.train.objective import LossOutput, Objective, StepContext
 from gemkit.train.parallel import (
     PolicyHandle,
@@ -56,7 +56,7 @@ from gemkit.train.sharded_state import (
 from gemkit.train.state import DataOrder, Progress, restore, save_resumable
 from gemkit.train.throughput import device_peak_flops, throughput_row
 
-__all__ = ["TrainResult", "build_objective", "iter_log", "lr_lambda", "precision_hint", "train"]
+__all__ = ["TrainResult", "build_objective", "lr_lambda", "precision_hint", "train"]
 
 
 @dataclass

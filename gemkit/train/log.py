@@ -4,7 +4,6 @@ Only the main process writes; every rank holds the same (rank-averaged) rows.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,3 @@ def _tensorboard(out: Path) -> Any:
 
     return SummaryWriter(str(out / "tb"))
 
-
-def iter_log(out: str | Path) -> Iterator[dict[str, Any]]:
-    yield from read_jsonl(Path(out) / "train_log.jsonl")
