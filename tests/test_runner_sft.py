@@ -92,7 +92,7 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
             rows.setdefault(line.split("|")[1].strip(), line)
     assert "Supervised (SFT)" in rows and "50.0" in rows["Supervised (SFT)"] and "FAILED (" in rows["Base model"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["shared_cells"] == {"base": cells["base"]["cell_id"], "sft": {"shots=4,seed=0": sft_id},
+    assert manifest["shared_cells"] == {"base": cells["base"].cell_id, "sft": {"shots=4,seed=0": sft_id},
                                         "sft_baseline_for": ["mt-bench"]}
     parallel = run_bench(_config(tmp_path / "parallel", assets, device="auto", devices=["cpu", "cpu"]),
                          progress=False)
