@@ -21,7 +21,7 @@ class Killed(Exception):
 
 
 def _metrics(run_dir):
-    return {r["cell_id"]: {n: b["metrics"] for n, b in r["benchmarks"].items()} for r in load_cells(run_dir)}
+    return {r.cell_id: {n: b.metrics for n, b in r.benchmarks.items()} for r in load_cells(run_dir)}
 
 
 def test_two_method_grid_writes_every_output(tmp_path):
@@ -67,8 +67,8 @@ def test_failing_cell_is_recorded_and_shown_as_failed(tmp_path, monkeypatch):
     out = run_bench(_config(tmp_path / "run", methods=["dpo"], method_options={"dpo": {"loss": "ipo"}},
                             benchmarks=["arithmetic-pref"], train="builtin:arithmetic?n=2", shots=[2], steps=1,
                             batch_size=4))
-    failed = [r for r in load_cells(out) if r["status"] == "failed"]
-    assert failed and "non-finite loss" in failed[0]["error"]
+    failed = [r for r in load_cells(out) if r.status == "failed"]
+    assert failed and "non-finite loss" in failed[0].error
     assert "FAILED" in (build_report(out) / "report.md").read_text()
 
 
@@ -89,5 +89,5 @@ def test_bench_trains_sega_with_a_third_party_scorer(tmp_path):
                  "--limit", "2", "--lora-r", "4", "--benchmarks", "arithmetic-pref", "--no-base", "--device", "cpu",
                  "--out", str(tmp_path / "run")])
     records = load_cells(tmp_path / "run")
-    assert code == 0 and records[0]["status"] == "ok"
-    assert records[0]["config"]["options"]["scorer"] == "selfcertainty"
+    assert code == 0 and records[0].status == "ok"
+    assert records[0].config["options"]["scorer"] == "selfcertainty"

@@ -179,6 +179,6 @@ def test_bench_cell_evaluates_with_the_configured_generator(tmp_path, vllm_spy):
                          benchmark_options={"arithmetic": {"max_new_tokens": 4}}, generator="vllm",
                          out=str(tmp_path))
     record = run_cell(Cell("base", 0, 0, {"method": "base"}), config, [], tmp_path / "cell", progress=False)
-    assert record["benchmarks"]["arithmetic"]["error"] is None
-    assert record["benchmarks"]["arithmetic"]["conventions"]["generator"] == "vllm"
+    assert record.benchmarks["arithmetic"].error is None
+    assert record.benchmarks["arithmetic"].conventions["generator"] == "vllm"
     assert [s.generator for s in vllm_spy] == ["vllm"]

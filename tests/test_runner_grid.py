@@ -17,8 +17,8 @@ class Killed(Exception):
 
 def _results(run_dir):
     """Everything a report is built from, minus timings: metrics and item rows per cell."""
-    return {r["cell_id"]: {name: (b["metrics"], (run_dir / "cells" / r["cell_id"] / b["items"]).read_text())
-                           for name, b in r["benchmarks"].items()} for r in load_cells(run_dir)}
+    return {r.cell_id: {name: (b.metrics, (run_dir / "cells" / r.cell_id / b.items).read_text())
+                        for name, b in r.benchmarks.items()} for r in load_cells(run_dir)}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_kill_then_resume_equals_the_unbroken_run(unbroken, tmp_path):
     run_bench(_config(out), resume=True, progress=False)
     assert _results(out) == _results(unbroken)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert sorted(manifest["cells"]) == sorted(r["cell_id"] for r in load_cells(out)) and len(manifest["cells"]) == 3
+    assert sorted(manifest["cells"]) == sorted(r.cell_id for r in load_cells(out)) and len(manifest["cells"]) == 3
     for cell in (out / "cells").iterdir():
         for items in (cell / "items").glob("*.jsonl"):
             ids = [json.loads(line)["id"] for line in items.read_text().splitlines()]
@@ -80,9 +80,9 @@ def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
     monkeypatch.setattr(train_module, "train", diverges)
     out = run_bench(_config(tmp_path / "run", methods=["ipo"], method_options={}, benchmarks=["arithmetic-pref"],
                             benchmark_options={}), progress=False)
-    cells = {r["method"]: r for r in load_cells(out)}
-    assert cells["base"]["status"] == "ok" and cells["ipo"]["status"] == "failed"
-    assert "non-finite loss" in cells["ipo"]["error"]
+    cells = {r.method: r for r in load_cells(out)}
+    assert cells["base"].status == "ok" and cells["ipo"].status == "failed"
+    assert "non-finite loss" in cells["ipo"].error
     report = build_report(out, formats=("md",), with_figures=False)
     row = next(line for line in (report / "report.md").read_text().splitlines() if line.startswith("| IPO |"))
     assert "FAILED (" in row and "non-finite loss" in row

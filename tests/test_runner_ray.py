@@ -15,6 +15,7 @@ from _tiny_bench import tiny_bench_config as _config
 from gemkit.cli import build_parser
 from gemkit.cli.bench import resolve
 from gemkit.errors import ConfigError
+from gemkit.results import CellResult
 from gemkit.runner.bench import WORK, BenchConfig, Cell, failed_record, load_cells, run_bench
 from gemkit.runner.devices import parse_devices, threads_per_worker
 from gemkit.runner.ray_grid import Slot, Task, cluster_slots, local_slots, run_on_ray
@@ -36,8 +37,8 @@ def torch_threads(count):
 
 def _results(run_dir):
     """Per cell: metrics and the per-item rows of every benchmark (timings left out)."""
-    return {r["cell_id"]: {name: (b["metrics"], (run_dir / "cells" / r["cell_id"] / b["items"]).read_text())
-                           for name, b in r["benchmarks"].items()} for r in load_cells(run_dir)}
+    return {r.cell_id: {name: (b.metrics, (run_dir / "cells" / r.cell_id / b.items).read_text())
+                        for name, b in r.benchmarks.items()} for r in load_cells(run_dir)}
 
 
 def test_two_cpu_workers_give_the_serial_results(tmp_path, ray_local):
@@ -49,10 +50,10 @@ def test_two_cpu_workers_give_the_serial_results(tmp_path, ray_local):
     seen = []
     parallel = run_bench(_config(tmp_path / "parallel", benchmarks=["arithmetic-pref"], device="auto",
                                  devices=["cpu", "cpu"]),
-                         on_cell_done=lambda record: seen.append(record["cell_id"]), progress=False)
+                         on_cell_done=lambda record: seen.append(record.cell_id), progress=False)
     assert _results(parallel) == _results(serial)
     assert len(_results(parallel)) == 3 and sorted(seen) == sorted(_results(serial))
-    assert all(r["status"] == "ok" and r["device"] == "cpu" for r in load_cells(parallel))
+    assert all(r.status == "ok" and r.device == "cpu" for r in load_cells(parallel))
     manifest = json.loads((parallel / "manifest.json").read_text())
     assert sorted(manifest["cells"]) == sorted(seen) and manifest["finished"]
     assert manifest["config"]["devices"] == ["cpu", "cpu"] and not (parallel / WORK).exists()
@@ -79,7 +80,8 @@ def _dies_for_odd_seeds():
     def run_cell(cell, config, pairs, work, device, threads):
         if cell.seed % 2:
             os._exit(3)
-        return {"cell_id": cell.cell_id, "status": "ok", "device": device, "threads": threads}
+        return CellResult(cell.cell_id, cell.method, cell.shots, cell.seed, "ok", config={"threads": threads},
+                          device=device)
     return run_cell
 
 
@@ -94,10 +96,10 @@ def test_a_dead_ray_task_fails_only_its_cell_and_the_slot_runs_the_next(tmp_path
                on_done=lambda task, record: done.append(record),
                on_crash=lambda task, message, wall_s: failed_record(task.cell, message, wall_s),
                run_cell=_dies_for_odd_seeds())
-    assert [r["cell_id"] for r in done] == [t.cell.cell_id for t in tasks]
-    assert [r["status"] for r in done] == ["ok", "failed", "ok", "failed"]
-    assert all("the Ray task running this cell died (WorkerCrashedError" in r["error"] for r in done[1::2])
-    assert done[0]["threads"] == 1 and done[0]["device"] == "cpu"
+    assert [r.cell_id for r in done] == [t.cell.cell_id for t in tasks]
+    assert [r.status for r in done] == ["ok", "failed", "ok", "failed"]
+    assert all("the Ray task running this cell died (WorkerCrashedError" in r.error for r in done[1::2])
+    assert done[0].config["threads"] == 1 and done[0].device == "cpu"
 
 
 def test_a_cell_waits_for_the_cell_it_depends_on(tmp_path, ray_local):
@@ -141,7 +143,7 @@ def test_cli_devices_cpu_cpu_starts_a_local_ray_session(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     log = run.stdout + run.stderr
     assert "bench: started a local Ray session for 2 cells at a time (address " in log and "2 CPUs" in log
-    assert [r["status"] for r in load_cells(tmp_path / "run")] == ["ok", "ok"]
+    assert [r.status for r in load_cells(tmp_path / "run")] == ["ok", "ok"]
 
 
 def test_cli_ray_address_runs_on_an_existing_cluster_and_resumes(tmp_path, ray_local):
@@ -152,7 +154,7 @@ def test_cli_ray_address_runs_on_an_existing_cluster_and_resumes(tmp_path, ray_l
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"bench: connected to the Ray cluster at {address}" in run.stdout + run.stderr
     cells = load_cells(tmp_path / "run")
-    assert [r["status"] for r in cells] == ["ok", "ok"]
+    assert [r.status for r in cells] == ["ok", "ok"]
     again = _gemkit_bench(tmp_path / "run", "--ray-address", address, "--resume")
     assert again.returncode == 0, again.stdout + again.stderr
     assert (again.stdout + again.stderr).count("already finished, skipped") == 2

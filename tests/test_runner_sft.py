@@ -6,6 +6,7 @@ import pytest
 from test_runner_ray import torch_threads
 
 from gemkit.report.build import build_report
+from gemkit.results import Baseline
 from gemkit.runner.bench import BenchConfig, load_cells, plan_cells, read_items, run_bench
 from gemkit.runner.devices import threads_per_worker
 
@@ -54,9 +55,8 @@ def test_explicit_baseline_needs_no_sft_cell(assets):
 
 def _results(run_dir):
     """Per cell: status, metrics and the per-item rows of every benchmark (timings left out)."""
-    return {r["cell_id"]: {name: (b["status"], b.get("metrics"), b.get("items") and
-                                  (run_dir / "cells" / r["cell_id"] / b["items"]).read_text())
-                           for name, b in r["benchmarks"].items()} for r in load_cells(run_dir)}
+    return {r.cell_id: {name: (b.status, b.metrics, b.items and (run_dir / "cells" / r.cell_id / b.items).read_text())
+                        for name, b in r.benchmarks.items()} for r in load_cells(run_dir)}
 
 
 def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets, ray_local):
@@ -71,28 +71,28 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
     - on two CPU workers dpo waits for the SFT cell, and every result equals the serial run's."""
     with torch_threads(threads_per_worker(2)):
         out = run_bench(_config(tmp_path / "serial", assets), progress=False)
-    cells = {r["method"]: r for r in load_cells(out)}
-    assert sorted(cells) == ["base", "dpo", "sft"] and cells["sft"]["train"]["steps"] == 1
-    sft_id = cells["sft"]["cell_id"]
-    assert cells["dpo"]["config"]["baseline_cell"] == sft_id
-    assert cells["dpo"]["baselines"] == cells["sft"]["baselines"] == {"mt-bench": {"model": "sft", "cell_id": sft_id}}
-    assert cells["dpo"]["benchmarks"]["mt-bench"]["conventions"]["baseline"] == f"sft (cell {sft_id})"
+    cells = {r.method: r for r in load_cells(out)}
+    assert sorted(cells) == ["base", "dpo", "sft"] and cells["sft"].train.steps == 1
+    sft_id = cells["sft"].cell_id
+    assert cells["dpo"].config["baseline_cell"] == sft_id
+    assert cells["dpo"].baselines == cells["sft"].baselines == {"mt-bench": Baseline("sft", sft_id)}
+    assert cells["dpo"].benchmarks["mt-bench"].conventions["baseline"] == f"sft (cell {sft_id})"
     sft_items = read_items(out, cells["sft"], "mt-bench")
     dpo_items = read_items(out, cells["dpo"], "mt-bench")
     # one row per judged turn: 2 questions x 2 turns
     assert [r["baseline_answer"] for r in dpo_items] == [r["answer"] for r in sft_items] and len(sft_items) == 4
     assert all(r["answer"] == r["baseline_answer"] and r["outcome"] == "tie" for r in sft_items)
-    sft_metrics = cells["sft"]["benchmarks"]["mt-bench"]["metrics"]
+    sft_metrics = cells["sft"].benchmarks["mt-bench"].metrics
     assert sft_metrics["win_rate"] == 0.5 and sft_metrics["win_rate_strict"] == 0.0
-    base = cells["base"]["benchmarks"]["mt-bench"]
-    assert base["status"] == "failed" and "base cell is shared" in base["error"]
+    base = cells["base"].benchmarks["mt-bench"]
+    assert base.status == "failed" and "base cell is shared" in base.error
     rows = {}  # first table of the report: the results, one row per method
     for line in (build_report(out, formats=("md",), with_figures=False) / "report.md").read_text().splitlines():
         if line.startswith("| "):
             rows.setdefault(line.split("|")[1].strip(), line)
     assert "Supervised (SFT)" in rows and "50.0" in rows["Supervised (SFT)"] and "FAILED (" in rows["Base model"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["shared_cells"] == {"base": cells["base"]["cell_id"], "sft": {"shots=4,seed=0": sft_id},
+    assert manifest["shared_cells"] == {"base": cells["base"].cell_id, "sft": {"shots=4,seed=0": sft_id},
                                         "sft_baseline_for": ["mt-bench"]}
     parallel = run_bench(_config(tmp_path / "parallel", assets, device="auto", devices=["cpu", "cpu"]),
                          progress=False)

@@ -1,6 +1,7 @@
 """The bench grid: every method trained on the same data by the same engine, then evaluated alike.
 
-Layout of ``OUT`` (read back by :mod:`gemkit.report.schema`)::
+Layout of ``OUT`` (each ``result.json`` is a :class:`gemkit.results.CellResult`; the report reads it
+back with the same :func:`gemkit.results.load_cell`)::
 
     manifest.json                         versions, commit, hardware, config, per-cell wall time and memory
     cells/<cell_id>/result.json           one finished cell: ``ok``, or ``failed`` with its error
@@ -46,6 +47,7 @@ from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError
 from gemkit.io import atomic_write_json, read_jsonl
 from gemkit.registry import registry
+from gemkit.results import RESULT_FILE, CellResult, load_cell, load_cells
 from gemkit.runner.cell import execute_cell, failed_record, run_cell
 from gemkit.runner.devices import parse_devices
 from gemkit.runner.manifest import code_version, git_commit, hardware, package_versions
@@ -59,16 +61,16 @@ __all__ = ["SFT", "WORK", "BenchConfig", "Cell", "check_training_lengths", "exec
            "trained_dependency"]
 
 
-def _finish(work: Path, done: Path, record: dict[str, Any]) -> None:
+def _finish(work: Path, done: Path, record: CellResult) -> None:
     """result.json into the work directory, then the whole directory into cells/ in one rename."""
-    atomic_write_json(work / "result.json", record)
+    record.save(work)
     if done.exists():  # left by an earlier attempt that died between rename and manifest: replace it
         shutil.rmtree(done)
     done.parent.mkdir(parents=True, exist_ok=True)
     os.replace(work, done)
 
 
-def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callable[[dict[str, Any]], None] | None = None,
+def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callable[[CellResult], None] | None = None,
               progress: bool = True) -> Path:
     """Run every cell of the grid (skipping finished ones with ``resume``) and write the manifest.
 
@@ -79,7 +81,7 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
 
     config.validate()
     out = Path(config.out)
-    if any((out / "cells").glob("*/result.json")) and not resume:
+    if any((out / "cells").glob(f"*/{RESULT_FILE}")) and not resume:
         raise ConfigError(f"{out} already holds finished cells; pass --resume to continue it or choose another --out")
     pairs = load_pairs(config.train)
     if max(config.shots) > len(pairs):
@@ -100,15 +102,15 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
     tasks = []
     for cell in cells:
         done = out / "cells" / cell.cell_id
-        if (done / "result.json").is_file():
-            previous = json.loads((done / "result.json").read_text())
-            if previous.get("status") == "ok":
+        if (done / RESULT_FILE).is_file():
+            previous = load_cell(done / RESULT_FILE)
+            if previous.ok:
                 bar.write(f"{cell.cell_id}: already finished, skipped")
                 _record_in_manifest(manifest, previous)
                 bar.update()
                 continue
             # A failed cell is tried again: failures are often the machine's (memory, a missing file).
-            bar.write(f"{cell.cell_id}: failed before ({previous.get('error')}), trying again")
+            bar.write(f"{cell.cell_id}: failed before ({previous.error}), trying again")
         work = out / WORK / cell.cell_id
         if work.exists() and not (work / "train" / "resume").exists():
             shutil.rmtree(work)  # a killed attempt with nothing to resume from: start the cell afresh
@@ -121,7 +123,7 @@ def run_bench(config: BenchConfig, *, resume: bool = False, on_cell_done: Callab
         running[cell.cell_id] = f"{worker} {cell.method} shots={cell.shots} seed={cell.seed}".strip()
         bar.set_postfix_str(" | ".join(running.values()))
 
-    def finished(task: Task, record: dict[str, Any]) -> None:
+    def finished(task: Task, record: CellResult) -> None:
         """Parent only: the one rename into cells/, the manifest, the summary line."""
         _finish(task.work, out / "cells" / task.cell.cell_id, record)
         running.pop(task.cell.cell_id, None)
@@ -192,27 +194,21 @@ def check_training_lengths(config: BenchConfig, pairs: list[PreferencePair], met
                       system=defaults.system_prompt, source=config.train, responses=responses)
 
 
-def _record_in_manifest(manifest: dict[str, Any], record: dict[str, Any]) -> None:
-    manifest["cells"][record["cell_id"]] = {
-        "method": record["method"], "shots": record["shots"], "seed": record["seed"], "status": record["status"],
-        "wall_s": record.get("wall_s"), "peak_mem_mb": record.get("peak_mem_mb"), "device": record.get("device"),
-        "train_wall_s": (record.get("train") or {}).get("wall_s"),
-        "train_peak_mem_mb": (record.get("train") or {}).get("peak_mem_mb")}
+def _record_in_manifest(manifest: dict[str, Any], record: CellResult) -> None:
+    train = record.train
+    manifest["cells"][record.cell_id] = {
+        "method": record.method, "shots": record.shots, "seed": record.seed, "status": record.status,
+        "wall_s": record.wall_s, "peak_mem_mb": record.peak_mem_mb, "device": record.device,
+        "train_wall_s": train.wall_s if train else None, "train_peak_mem_mb": train.peak_mem_mb if train else None}
 
 
-def summary_line(record: dict[str, Any]) -> str:
+def summary_line(record: CellResult) -> str:
     """``dpo-s64-seed0-…: arithmetic 0.312, arithmetic-pref 0.703 (41s, 812 MB)`` or ``…: FAILED (…)``."""
-    if record["status"] != "ok":
-        return f"{record['cell_id']}: FAILED ({record['error']})"
-    scores = ", ".join(f"{name} {b['metrics'][b['primary']]:.3f}" if b.get("status") == "ok" else f"{name} FAILED"
-                       for name, b in record["benchmarks"].items())
-    return f"{record['cell_id']}: {scores} ({record.get('wall_s') or 0:.0f}s, {record.get('peak_mem_mb') or 0:.0f} MB)"
+    if not record.ok:
+        return f"{record.cell_id}: FAILED ({record.error})"
+    scores = ", ".join(f"{name} {b.score:.3f}" if b.ok else f"{name} FAILED" for name, b in record.benchmarks.items())
+    return f"{record.cell_id}: {scores} ({record.wall_s or 0:.0f}s, {record.peak_mem_mb or 0:.0f} MB)"
 
 
-def load_cells(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every finished cell record of a run as plain dicts, in a stable order."""
-    return [json.loads(p.read_text()) for p in sorted(Path(run_dir).glob("cells/*/result.json"))]
-
-
-def read_items(run_dir: str | Path, record: dict[str, Any], benchmark: str) -> list[dict[str, Any]]:
-    return list(read_jsonl(Path(run_dir) / "cells" / record["cell_id"] / "items" / f"{benchmark}.jsonl"))
+def read_items(run_dir: str | Path, record: CellResult, benchmark: str) -> list[dict[str, Any]]:
+    return list(read_jsonl(Path(run_dir) / "cells" / record.cell_id / "items" / f"{benchmark}.jsonl"))

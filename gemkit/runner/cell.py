@@ -9,10 +9,10 @@ import shutil
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError
+from gemkit.results import Baseline, BenchmarkOutcome, CellResult, RewardModelInfo, TrainInfo
 from gemkit.runner.plan import SFT, BenchConfig, Cell, trained_dependency
 from gemkit.runner.resources import PeakMemory
 
@@ -34,7 +34,7 @@ def _sft_checkpoint(cell: Cell, config: BenchConfig, own_checkpoint: Path | None
 
 
 def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_dir: Path, *,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True) -> CellResult:
     """Train (unless base), evaluate on every benchmark, return the ``result.json`` record.
 
     A benchmark whose baseline is ``sft`` gets the SFT checkpoint of the same (shots, seed) (see
@@ -48,7 +48,8 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
     from gemkit.train import TrainConfig, load_trained, train
 
     started = time.perf_counter()
-    train_info, checkpoint = None, None
+    train_info: TrainInfo | None = None
+    checkpoint: Path | None = None
     with PeakMemory(device=config.device) as peak:
         if cell.method == "base":
             bundle = load_model(ModelSpec(name=config.model, device=config.device))
@@ -66,52 +67,55 @@ def run_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], cell_
                                        objective=config.method_options.get(objective, {}), **common),
                            subset, resume=(cell_dir / objective / "resume").exists(), progress=progress)
                 options[option] = str(rm.checkpoint)
-                reward_model = {"objective": objective, "wall_s": round(rm.wall_s, 2), "steps": rm.steps,
-                                "log": f"{objective}/train_log.jsonl"}
+                reward_model = RewardModelInfo(objective, wall_s=round(rm.wall_s, 2), steps=rm.steps,
+                                               log=f"{objective}/train_log.jsonl")
             train_cfg = TrainConfig(method=cell.method, out=str(cell_dir / "train"), objective=options, **common)
             result = train(train_cfg, subset, resume=(cell_dir / "train" / "resume").exists(), progress=progress)
             shutil.copyfile(result.log_path, cell_dir / "train_log.jsonl")
-            train_info = {"wall_s": round(result.wall_s, 2), "steps": result.steps, "log": "train_log.jsonl",
-                          "skipped_batches": result.skipped_batches, "peak_mem_mb": peak.peak_mb,
-                          "tensorboard": "train/tb", "reward_model": reward_model}
+            train_info = TrainInfo(wall_s=round(result.wall_s, 2), steps=result.steps, log="train_log.jsonl",
+                                   skipped_batches=result.skipped_batches, tensorboard="train/tb",
+                                   reward_model=reward_model)
             checkpoint = result.checkpoint
             bundle = load_trained(checkpoint, device=config.device)
     if train_info is not None:
-        train_info["peak_mem_mb"] = peak.peak_mb  # the training part only
-    benchmarks: dict[str, Any] = {}
-    baselines: dict[str, Any] = {}
+        train_info.peak_mem_mb = peak.peak_mb  # the training part only
+    benchmarks: dict[str, BenchmarkOutcome] = {}
+    baselines: dict[str, Baseline] = {}
     with PeakMemory(device=config.device) as eval_peak:
         for name in config.benchmarks:
             try:
                 options = config._benchmark_options(name)
                 if options.get("baseline") == SFT:
                     options["baseline"] = str(_sft_checkpoint(cell, config, checkpoint))
-                    baselines[name] = {"model": SFT, "cell_id": cell.cell_id if cell.method == SFT else cell.baseline_cell}
+                    baselines[name] = Baseline(SFT, cell.cell_id if cell.method == SFT else cell.baseline_cell)
                 outcome = evaluate(name, bundle, options=options, out_dir=cell_dir / "eval" / name, seed=cell.seed,
                                    batch_size=config.eval_batch_size, generator=config.generator, progress=progress)
                 items = cell_dir / "items" / f"{name}.jsonl"
                 items.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(cell_dir / "eval" / name / "items.jsonl", items)
-                benchmarks[name] = {**outcome.to_dict(), "error": None, "items": f"items/{name}.jsonl"}
+                conventions = dict(outcome.conventions)
                 if name in baselines:  # name the cell, not a path that moves when the cell is renamed
-                    benchmarks[name]["conventions"]["baseline"] = f"sft (cell {baselines[name]['cell_id']})"
+                    conventions["baseline"] = f"sft (cell {baselines[name].cell_id})"
+                benchmarks[name] = BenchmarkOutcome(
+                    name, "ok", metrics=outcome.metrics, primary=outcome.primary,
+                    higher_is_better=outcome.higher_is_better, items=f"items/{name}.jsonl", subsets=outcome.subsets,
+                    conventions=conventions, counts=outcome.counts, n=len(outcome.items))
             except Exception as exc:  # one failing benchmark (or plugin) must not sink the others
-                benchmarks[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                                    "traceback": traceback.format_exc(limit=8)}
-    return {"cell_id": cell.cell_id, "method": cell.method, "shots": cell.shots, "seed": cell.seed, "status": "ok",
-            "error": None, "train": train_info, "benchmarks": benchmarks, "baselines": baselines,
-            "config": cell.config, "device": str(bundle.device),
-            "wall_s": round(time.perf_counter() - started, 2), "peak_mem_mb": max(peak.peak_mb, eval_peak.peak_mb)}
+                benchmarks[name] = BenchmarkOutcome(name, "failed", f"{type(exc).__name__}: {exc}",
+                                                    traceback=traceback.format_exc(limit=8))
+    return CellResult(cell.cell_id, cell.method, cell.shots, cell.seed, "ok", train=train_info, benchmarks=benchmarks,
+                      baselines=baselines, config=cell.config, device=str(bundle.device),
+                      wall_s=round(time.perf_counter() - started, 2), peak_mem_mb=max(peak.peak_mb, eval_peak.peak_mb))
 
 
-def failed_record(cell: Cell, error: str, wall_s: float, tb: str | None = None) -> dict[str, Any]:
-    return {"cell_id": cell.cell_id, "method": cell.method, "shots": cell.shots, "seed": cell.seed,
-            "status": "failed", "error": error, "train": None, "benchmarks": {}, "config": cell.config,
-            "traceback": tb, "wall_s": round(wall_s, 2), "peak_mem_mb": None}
+def failed_record(cell: Cell, error: str, wall_s: float, tb: str | None = None) -> CellResult:
+    """The record of a cell whose training (or whole task) failed: its error and traceback, no results."""
+    return CellResult(cell.cell_id, cell.method, cell.shots, cell.seed, "failed", error, config=cell.config,
+                      traceback=tb, wall_s=round(wall_s, 2))
 
 
 def execute_cell(cell: Cell, config: BenchConfig, pairs: list[PreferencePair], work: Path, *,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True) -> CellResult:
     """:func:`run_cell`, with an exception turned into the cell's failed record (the grid goes on)."""
     started = time.perf_counter()
     try:

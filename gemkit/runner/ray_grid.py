@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gemkit.errors import GemkitError
+from gemkit.results import CellResult
 from gemkit.runner.devices import threads_per_worker
 
 #: bytes for the local session's object store; Ray's floor is 75 MiB and the cells pass only
@@ -156,7 +157,7 @@ def _describe(ray: Any) -> str:
             f"{resources.get('GPU', 0):g} GPUs")
 
 
-def _run_cell_task(cell: Any, config: Any, pairs: list, work: Path, device: str, threads: int) -> dict[str, Any]:
+def _run_cell_task(cell: Any, config: Any, pairs: list, work: Path, device: str, threads: int) -> CellResult:
     """Body of one Ray task: the cell on ``device`` with ``threads`` torch threads, as its record."""
     import torch
 
@@ -173,9 +174,9 @@ def _run_cell_task(cell: Any, config: Any, pairs: list, work: Path, device: str,
 def run_on_ray(ray: Any, tasks: list[Task], slots: list[Slot], config: Any, pairs: list, *,
                ready: Callable[[Task, set[str]], bool],
                on_start: Callable[[Task, str], None],
-               on_done: Callable[[Task, dict[str, Any]], None],
-               on_crash: Callable[[Task, str, float], dict[str, Any]],
-               run_cell: Callable[..., dict[str, Any]] = _run_cell_task) -> None:
+               on_done: Callable[[Task, CellResult], None],
+               on_crash: Callable[[Task, str, float], CellResult],
+               run_cell: Callable[..., CellResult] = _run_cell_task) -> None:
     """Run ``tasks`` as Ray tasks, at most one per slot at a time, until all are done.
 
     ``ready(task, unfinished_ids)`` says whether a task may start while the cells in
