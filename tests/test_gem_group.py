@@ -101,6 +101,32 @@ def test_one_pass_entropies_equal_a_separate_plain_forward(monkeypatch, tokenize
         assert int(group.policy.lengths[row]) == len(response) + eos
 
 
+def test_given_candidates_are_scored_by_the_model_passed_without_sampling(monkeypatch, tokenizer):
+    """``candidates=`` scores another policy's responses with this model: nothing is sampled, and the
+    scorer sees this model's entropies of exactly those tokens (a separate plain forward, 1e-4). A
+    count that is not k per prompt is refused. Checked it can fail: with ``candidates`` ignored (the
+    group samples its own), the entropies differ and the monkeypatched ``generate`` raises."""
+    bundle = make_tiny()
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled although candidates were given")
+
+    monkeypatch.setattr(group_module, "generate", no_sampling)
+    prompt_ids = encode_prompt(tokenizer, PROMPT, COT_SYSTEM_PROMPT)
+    ids = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in (SHORT, LONG)]
+    given = Generation([0, 0], [prompt_ids] * 2, ids, [SHORT, LONG], [True, False])
+    scorer = EntropyScorer(EntropyConfig())
+    group = group_module.score_groups(bundle.model, bundle.tokenizer, [PROMPT], k=2, sampling=SAMPLING, scorer=scorer,
+                                      mapping=IDENTITY, candidates=given)
+    assert group.generation is given
+    for row, (response, eos) in enumerate(zip(ids, [True, False], strict=True)):
+        entropies, _ = plain_forward(bundle.model, tokenizer, prompt_ids, response, eos)
+        assert torch.allclose(group.inputs.token_entropies[row, :len(response)], entropies, atol=1e-4)
+    with pytest.raises(ValueError, match="candidates hold 2 responses; expected k = 3"):
+        group_module.score_groups(bundle.model, bundle.tokenizer, [PROMPT], k=3, sampling=SAMPLING, scorer=scorer,
+                                  mapping=IDENTITY, candidates=given)
+
+
 def test_sega_gradient_is_the_hand_built_policy_gradient(monkeypatch, tokenizer):
     """Scores S = [1, −0.5, 0.2, 0.9], identity mapping: r̄ = 1.6/4 = 0.4, A = [0.6, −0.9, −0.2, 0.5].
     Loss = −(1/4) Σ A_i log π(a_i|q); its gradient must equal −(1/4) Σ A_i ∇log π(a_i|q) built from

@@ -116,7 +116,7 @@ def _response_view(values: torch.Tensor, scores: ResponseLogprobs, width: int) -
 def score_groups(model: Any, tokenizer: Any, prompts: list[Text | PreferencePair], *, k: int,
                  sampling: SamplingConfig, scorer: Any, mapping: Any, rule: AdvantageRule | None = None,
                  answers: list[str | None] | None = None, system: str | None = None, max_length: int | None = None,
-                 share_prompt: bool = True) -> GroupBatch:
+                 share_prompt: bool = True, candidates: Generation | None = None) -> GroupBatch:
     """Sample ``k`` candidates per prompt from ``model``, score, map and centre them (GEM
     Cognitive Filtering + Eq. 2's advantages).
 
@@ -125,6 +125,9 @@ def score_groups(model: Any, tokenizer: Any, prompts: list[Text | PreferencePair
     ``max_length`` has its prompt cut from the left; their number is ``GroupBatch.truncated``.
     ``share_prompt=False`` forces the plain padded forward (one LM-head call over ``batch``'s
     response window), for objectives that read that call's hidden states (rm-ppo's value head).
+    ``candidates`` (``k`` per prompt, from :func:`gemkit.generation.generate` on the same prompts and
+    system prompt) are scored instead of sampling new ones, e.g. another policy's candidates scored by
+    this ``model``.
     In training, :meth:`gemkit.train.StepContext.score_groups` fills in the step's model,
     tokenizer, length limit and system prompt.
     """
@@ -132,7 +135,12 @@ def score_groups(model: Any, tokenizer: Any, prompts: list[Text | PreferencePair
     if answers is None:
         answers = [p.answer if isinstance(p, PreferencePair) else None for p in prompts]
     system = system or COT_SYSTEM_PROMPT
-    generation = generate(model, tokenizer, texts, sampling=sampling, num_return_sequences=k, system=system)
+    generation = candidates
+    if generation is None:
+        generation = generate(model, tokenizer, texts, sampling=sampling, num_return_sequences=k, system=system)
+    if len(generation.response_ids) != k * len(texts):
+        raise ValueError(f"candidates hold {len(generation.response_ids)} responses; "
+                         f"expected k = {k} for each of the {len(texts)} prompts")
     # The end-of-turn token is part of the action (the policy chose to stop), so finished
     # candidates keep it in the log-prob; the scorer sees response tokens only.
     sequences = generation.sequences(with_eos=True, eos_id=tokenizer.eos_token_id)
