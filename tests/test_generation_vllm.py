@@ -61,8 +61,8 @@ def test_sampled_first_tokens_follow_the_tempered_nucleus(embedded):
     The exact distribution q is worked out from the policy's logits z of the first position:
     p = softmax(z / 0.7), keep the smallest top set whose mass reaches 0.8, renormalise. Every draw
     must lie in that set, and each kept token's frequency must be within 4.5 σ = 4.5·sqrt(q(1−q)/N) of
-    q (a false alarm somewhere among ≤ 20 tokens has probability < 1e-4). Passing no temperature to vLLM
-    (T = 1 widens the nucleus and flattens q) should fail it; that break-check has not been run yet.
+    q (a false alarm somewhere among ≤ 20 tokens has probability < 1e-4). Checked it can fail: with
+    temperature 1.0 passed to vLLM (a wider nucleus) tokens outside the T = 0.7 nucleus were drawn.
     """
     from gemkit.data.encoding import encode_prompt
     from gemkit.generation_vllm import generate_vllm
@@ -91,7 +91,7 @@ def test_sampled_first_tokens_follow_the_tempered_nucleus(embedded):
 def test_weights_reach_the_engine_after_a_step(embedded):
     """After one SGD step (lr 1e-3 on the log-likelihood of a fixed answer) the greedy answers change, and vLLM's
     equal the HF path's on the updated weights: the engine serves the current policy, not the start-up copy.
-    With the sync skipped vLLM would keep answering as before the step (break-check not run yet)."""
+    Checked it can fail: with pushes skipped after the first one, vLLM answered as before the step."""
     from gemkit.data.encoding import collate, encode_sequence
 
     model, tok = embedded.model, embedded.tokenizer
