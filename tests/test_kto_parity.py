@@ -86,3 +86,35 @@ def test_batch_size_one_is_refused():
         KTO(KTOConfig()).setup(context(batch_size=1))
     with pytest.raises(ConfigError, match="batch_size >= 2"):
         encode_kto(context(), PAIRS[:1])
+
+
+def test_a_record_drawn_twice_in_one_micro_batch_is_never_matched_with_its_own_prompt():
+    """A micro-batch that spans an epoch boundary can hold a record twice: [a, b, a]. The j − 1
+    rotation would match example 0 (x_a, good a) with example 5's bad a and example 3 (x_a, bad a)
+    with example 2's good a, both responses to x_a. gemkit skips back to the nearest example of
+    another prompt instead; with distinct prompts the rotation is TRL's (above).
+    Checked it can fail: with the plain j − 1 rotation restored, rows 6 and 9 pair x_a with a's responses."""
+    from gemkit.builtin.kto import kto_rows
+
+    batch = [PAIRS[0], PAIRS[1], PAIRS[0]]
+    prompts, responses = kto_rows(batch)
+    mismatched = list(zip(prompts[6:], responses[6:], strict=True))
+    assert all(tag_of(prompt) != tag_of(response) for prompt, response in mismatched)
+    # example j takes j − 1 wherever that is another prompt: x_b (example 1) takes good a (example 0)
+    assert mismatched[1] == (PAIRS[1].prompt, "good alpha")
+
+
+def test_micro_batches_of_one_prompt_are_refused_before_training():
+    """Two records with one prompt (different responses): every micro-batch has one prompt, so there
+    is no mismatched row; setup replays the run's micro-batches and refuses, and kto_rows refuses such
+    a batch itself. Checked it can fail: without the setup check, setup passed."""
+    from gemkit.builtin.kto import kto_rows
+
+    same = [PreferencePair("Question alpha?", "good alpha", "bad alpha", id="1"),
+            PreferencePair("Question alpha?", "fine alpha", "poor alpha", id="2")]
+    ctx = context(batch_size=2)
+    ctx.records = same
+    with pytest.raises(ConfigError, match="share one prompt"):
+        KTO(KTOConfig()).setup(ctx)
+    with pytest.raises(ConfigError, match="share one prompt"):
+        kto_rows(same)

@@ -3,8 +3,10 @@
 Each preference pair yields one desirable example (prompt, chosen) and one undesirable example
 (prompt, rejected). The reference point z_ref is estimated from mismatched (prompt, response)
 rows of the same micro-batch: example j's prompt with example j−1's response (cyclically), the
-rotation TRL 1.16's KTOTrainer applies within each per-device batch. All 4n rows (2n examples, 2n
-mismatched) go through ONE policy forward and ONE reference forward.
+rotation TRL 1.16's KTOTrainer applies within each per-device batch, skipping back further where
+that response answers the same prompt (a record drawn twice in a micro-batch that spans an epoch
+boundary). All 4n rows (2n examples, 2n mismatched) go through ONE policy forward and ONE reference
+forward.
 
 With n = 1 pair the two examples share their prompt, so every "mismatched" row would be the
 example's own prompt with its own chosen or rejected response and z_ref would be the implied
@@ -80,16 +82,44 @@ def records_problem(records: int) -> str | None:
             f"the one record, so its 'mismatched' rows would be the record's own responses; add records")
 
 
+def micro_batches_problem(ctx: StepContext) -> str | None:
+    """Why some micro-batch the run will draw has one prompt only (see :func:`kto_rows`), or None.
+    The engine's data order is replayed without any forward pass, so this costs nothing."""
+    if not ctx.records:
+        return None
+    for batch in planned_micro_batches(ctx):
+        if len({repr(pair.prompt) for pair in batch}) < 2:
+            return same_prompt_problem()
+    return None
+
+
 def kto_rows(batch: list[Any]) -> tuple[list[Text], list[str]]:
     """Prompts and responses of the 4n rows: [0, n) chosen, [n, 2n) rejected, [2n, 4n) mismatched.
 
-    Example j (j < n: pair j's chosen, else pair j−n's rejected) is matched with the response of
-    example j − 1 mod 2n: pair j mod n is never paired with itself when n >= 2.
+    Example j (j < n: pair j's chosen, else pair j−n's rejected) is matched with the response of the
+    nearest earlier example, cyclically, whose prompt differs from its own (:func:`mismatch_index`).
+    That is example j − 1 mod 2n, TRL's rotation, unless the micro-batch holds a prompt twice (as one
+    that spans an epoch boundary can): no example is ever matched with a response to its own prompt.
     """
     prompts = [p.prompt for p in batch] * 2
     responses = [p.chosen for p in batch] + [p.rejected for p in batch]
-    mismatched = responses[-1:] + responses[:-1]
+    mismatched = [responses[mismatch_index(prompts, j)] for j in range(len(prompts))]
     return prompts + prompts, responses + mismatched
+
+
+def mismatch_index(prompts: list[Text], j: int) -> int:
+    """The nearest i before ``j`` (cyclically: j − 1, j − 2, … mod len) with ``prompts[i] != prompts[j]``."""
+    for back in range(1, len(prompts)):
+        i = (j - back) % len(prompts)
+        if prompts[i] != prompts[j]:
+            return i
+    raise ConfigError(same_prompt_problem())
+
+
+def same_prompt_problem() -> str:
+    return ("kto found a micro-batch whose pairs all share one prompt, so its KL reference point has no "
+            "mismatched (prompt, response) row to use; the training set needs pairs of at least two prompts "
+            "in every micro-batch: add records with other prompts or raise batch_size")
 
 
 def encode_kto(ctx: StepContext, batch: list[Any]) -> SequenceBatch:
@@ -127,7 +157,8 @@ class KTO(Objective):
             self.needs_reference = False
 
     def setup(self, ctx: StepContext) -> None:
-        problem = batch_size_problem(ctx.config.batch_size) or records_problem(len(ctx.records))
+        problem = (batch_size_problem(ctx.config.batch_size) or records_problem(len(ctx.records))
+                   or micro_batches_problem(ctx))
         if problem:
             raise ConfigError(problem)
         if self.config.reference_cache:
