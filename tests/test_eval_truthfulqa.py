@@ -39,3 +39,27 @@ def test_upstream_release_files_load_like_the_hub_schema(assets):
     assert comparable(upstream["mc"]) == comparable(hub["mc"])
     assert comparable(upstream["gen"]) == comparable(hub["gen"])
     assert upstream["gen"][1]["correct"] == ["Yes", "Yes", "Yes, it can"]  # best_answer, then the CSV's list
+
+
+def test_the_2025_csv_with_a_best_incorrect_answer_column_loads_the_same(assets, tmp_path):
+    """TruthfulQA.csv as updated upstream in January 2025 carries a 'Best Incorrect Answer' column
+    (for its binary-choice setting) between 'Best Answer' and 'Correct Answers'; columns are read by
+    name, so the items are those of the older file. Checked it can fail: with the CSV reader naming
+    cells by the older header's positions, the new file's answer lists came out shifted."""
+    import csv
+
+    older = assets / "benchmarks" / "TruthfulQA.csv"
+    with older.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    newer = tmp_path / "TruthfulQA.csv"
+    columns = ["Type", "Category", "Question", "Best Answer", "Best Incorrect Answer", "Correct Answers",
+               "Incorrect Answers", "Source"]
+    with newer.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "Best Incorrect Answer": row["Incorrect Answers"].split(";")[0]})
+    mc = str(assets / "benchmarks" / "mc_task.json")
+    before = TruthfulQA(TruthfulQAConfig(data=mc, generation_data=str(older))).load()["gen"]
+    after = TruthfulQA(TruthfulQAConfig(data=mc, generation_data=str(newer))).load()["gen"]
+    assert comparable(after) == comparable(before) and len(after) == 2
