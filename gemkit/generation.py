@@ -16,6 +16,7 @@ from gemkit.data.encoding import EncodedSequence, collate, encode_prompt
 from gemkit.data.records import Text
 from gemkit.errors import ConfigError
 from gemkit.generated import Generation
+from gemkit.logprobs import returned_cache
 from gemkit.models.lora_merge import merged_lora
 from gemkit.progress import items_bar
 from gemkit.sampling import NucleusSampler
@@ -144,7 +145,7 @@ def generate(
     )
 
 
-def _shared_prefill(model: Any, batch: Any, k: int) -> Any | None:
+def _shared_prefill(model: Any, batch: Any, k: int) -> tuple[str, Any] | None:
     """The KV cache of the prompts prefilled once, repeated for their k samples (not k prefills).
 
     A causal LM's keys and values at the prompt positions do not depend on what follows, so the k
@@ -153,17 +154,18 @@ def _shared_prefill(model: Any, batch: Any, k: int) -> Any | None:
     (``[b·k, h, P−1, d]``, the row order ``num_return_sequences=k`` would give) and ``generate``
     starts from it with the full (expanded) ``[b·k, P]`` ids, so it feeds only the last prompt token
     before sampling. Prefill cost: b·(P−1) positions instead of b·k·P. None where it does not apply (k = 1,
-    one-token prompts, or a model whose cache is not a plain per-token attention cache).
+    one-token prompts, or a model whose cache is not a plain per-token attention cache). Returned
+    with the keyword ``generate`` takes it by (:func:`gemkit.logprobs.returned_cache`).
     """
     if k < 2 or batch.input_ids.shape[1] < 2:
         return None
     prefill = model(input_ids=batch.input_ids[:, :-1], attention_mask=batch.attention_mask[:, :-1],
                     position_ids=batch.position_ids[:, :-1], use_cache=True, logits_to_keep=1)
-    cache = getattr(prefill, "cache", None)
+    keyword, cache = returned_cache(prefill)
     if cache is None or not hasattr(cache, "batch_repeat_interleave") or any(getattr(cache, "is_linear", [True])):
         return None
     cache.batch_repeat_interleave(k)
-    return cache
+    return keyword, cache
 
 
 def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int, sampling: SamplingConfig,
@@ -196,9 +198,10 @@ def _generate_batch(model: Any, tokenizer: Any, prompts: list[Text], offset: int
         with merge, (weight_major_linears(model) if on_cpu else nullcontext()):
             inputs = dict(input_ids=batch.input_ids.repeat_interleave(k, dim=0),
                           attention_mask=batch.attention_mask.repeat_interleave(k, dim=0))
-            cache = _shared_prefill(model, batch, k)
-            if cache is not None:
-                inputs["cache"] = cache
+            prefilled = _shared_prefill(model, batch, k)
+            if prefilled is not None:
+                keyword, cache = prefilled
+                inputs[keyword] = cache
             out = model.generate(**inputs, generation_config=GenerationConfig(**options), logits_processor=processors)
     finally:
         model.train(was_training)

