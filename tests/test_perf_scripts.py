@@ -4,6 +4,7 @@ Proves the scripts run, print their ratios as the last lines and append a report
 asserts nothing about the timings themselves (those depend on the machine). One step, no warm-up,
 both sides in one process per script.
 """
+import importlib.util
 import os
 import re
 import subprocess
@@ -42,6 +43,22 @@ def test_perf_script_runs(script, tmp_path):
     assert "random:tiny" in text and "**Ratios**" in text and "torch:" in text
     if "--profile" in SCRIPTS[script]:
         assert "torch.profiler top ops" in text and "| `aten::" in text
+
+
+def test_perf_sega_vllm_without_vllm_says_so(tmp_path):
+    """perf_sega_vllm.py needs vllm, which this venv lacks: it says what is missing and where to get it,
+    exits 2, and neither loads a model nor appends to the report. Checked it can fail: with the
+    ``find_spec("vllm")`` check removed from main() the run went on to start the sega-vllm side, which
+    died on ``ModuleNotFoundError: No module named 'vllm'``, and exited 1."""
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here, so the script would run for real (minutes); run it by hand")
+    report = tmp_path / "perf.md"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "perf_sega_vllm.py"), *TINY, "--report", str(report)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "needs vllm, which is not installed" in proc.stderr and "vllm_cpu_install.sh" in proc.stderr
+    assert "[perf] running side" not in proc.stdout and not report.exists()
 
 
 def test_perf_contention_runs_and_stops_its_load(tmp_path):
