@@ -203,6 +203,30 @@ class PolicyHandle:
         with accelerator.autocast() if accelerator is not None else nullcontext():
             return self._module.generate(*args, **kwargs)
 
+    @contextmanager
+    def whole_weights(self) -> Iterator[None]:
+        """Under ZeRO-3, every rank holds the whole policy for a while (sampling); otherwise nothing.
+
+        Sampling reads the weights outside a forward (LoRA merging, the shared prefill) and takes one
+        forward per token: the partitions are gathered once (``deepspeed.zero.GatheredParameters``)
+        and DeepSpeed's per-module hooks are taken off meanwhile, because they would release the
+        gathered weights again after each module's forward. The hooks go back on before the update.
+        """
+        offload = getattr(getattr(self._call, "optimizer", None), "parameter_offload", None)
+        if offload is None:
+            yield
+            return
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(self._module.parameters())):
+            for hook in offload.forward_hooks + offload.backward_hooks:
+                hook.remove()
+            offload.forward_hooks, offload.backward_hooks = [], []
+            try:
+                yield
+            finally:
+                offload._register_deepspeed_module(offload.module)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
 
