@@ -312,24 +312,28 @@ def _accelerate_deepspeed(stage: int) -> list[str]:
 DEEPSPEED_ENV = {"DS_ACCELERATOR": "cpu"}
 
 
-@pytest.mark.parametrize(("stage", "lora_r"), [(2, 0), (3, 0), (3, 4)], ids=["zero2-full", "zero3-full", "zero3-lora"])
-def test_deepspeed_dpo_on_two_cpu_processes_matches_single_process(tmp_path, stage, lora_r):
+@pytest.mark.parametrize(("stage", "lora_r", "extra"), [(2, 0, []), (2, 0, ["--grad-accum", "2"]), (3, 0, []), (3, 4, [])],
+                         ids=["zero2-full", "zero2-accumulate", "zero3-full", "zero3-lora"])
+def test_deepspeed_dpo_on_two_cpu_processes_matches_single_process(tmp_path, stage, lora_r, extra):
     """``accelerate launch --config_file configs/accelerate/deepspeed-zero3.yaml --zero_stage S`` on 2
     CPU processes (gloo), DPO at batch 1 per rank: the same 2 steps' losses, rewards and gradient norms
-    as ``gemkit train --method dpo --batch-size 2`` in one process, and the gathered checkpoint loads
-    with the single run's weights.
+    as ``gemkit train --method dpo --batch-size 2`` in one process (also with 2 accumulated
+    micro-batches, which DeepSpeed counts itself), and the gathered checkpoint loads with the single
+    run's weights.
 
     Full fine-tuning keeps a frozen reference copy; step 2's rewards β·(log π − log π_ref) are
     non-zero and agree only if that copy holds the real weights on every rank. Checked it can fail:
     without ``_deepspeed_on_cpu`` the run is plain DDP and ``config.json`` records MULTI_CPU; without
     ``whole_model_load`` the ZeRO-3 cases exit 1 in the reference's forward ("Padding_idx must be
-    within num_embeddings", the copy of a partitioned model holds empty tensors).
+    within num_embeddings", the copy of a partitioned model holds empty tensors); with DeepSpeed's
+    accumulation left at 1 instead of ``--grad-accum``, zero2-accumulate's step 1 loss is 0.69595
+    against log 2 = 0.69315 (DeepSpeed stepped after the first micro-batch).
     """
     pytest.importorskip("deepspeed")
     config = tmp_path / "dpo.yaml"
     config.write_text("# gemkit train -c dpo.yaml\nlora: {r: 4, alpha: 8, dropout: 0.0}\n")
     common = ["--method", "dpo", "--model", "random:tiny", "--device", "cpu", "--steps", "2", "--lr", "1e-3",
-              "-c", str(config), "--lora-r", str(lora_r), "--quiet", "--seed", "0"]
+              "-c", str(config), "--lora-r", str(lora_r), "--quiet", "--seed", "0", *extra]
     single, sharded = _single_and_torchrun(tmp_path, common, DEEPSPEED_ENV, _accelerate_deepspeed(stage))
     # DeepSpeed sums each gradient in its own buckets and partitions: seen 3.4e-6 relative at step 1
     _assert_same_rows(single, sharded, norm_rtol=1e-4)
