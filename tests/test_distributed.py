@@ -6,10 +6,12 @@ gradients of their 2-record mean losses is the gradient of the 4-record mean los
 logged loss and gradient norm equals the single-process run with batch 4.
 """
 import json
+import math
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,15 +110,17 @@ def test_two_process_resume_matches_uninterrupted_two_process_run(tmp_path):
     _assert_same_rows(list(read_jsonl(unbroken.log_path)), resumed)
 
 
-def _single_and_torchrun(tmp_path, common: list[str], launch_env: dict[str, str] | None = None):
+def _single_and_torchrun(tmp_path, common: list[str], launch_env: dict[str, str] | None = None,
+                         launcher: list[str] | None = None):
     """Train logs of ``gemkit train COMMON`` in one process at batch 2 and under ``torchrun
-    --nproc-per-node 2`` at batch 1 per rank (``launch_env``: what a launcher exports, e.g. FSDP)."""
+    --nproc-per-node 2`` (or ``launcher``, a 2-process command that takes ``-m gemkit``) at batch 1
+    per rank (``launch_env``: what a launcher exports, e.g. FSDP)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "gemkit", "train", *common, "--batch-size", "2",
                     "--out", str(tmp_path / "single")], check=True, env=env, timeout=300)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                str(_free_port())]
-    subprocess.run([*torchrun, "-m", "gemkit", "train", *common, "--batch-size", "1", "--out", str(tmp_path / "multi")],
+    launcher = launcher or [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                            str(_free_port())]
+    subprocess.run([*launcher, "-m", "gemkit", "train", *common, "--batch-size", "1", "--out", str(tmp_path / "multi")],
                    check=True, env={**env, **(launch_env or {})}, timeout=300)
     return (list(read_jsonl(tmp_path / "single" / "train_log.jsonl")),
             list(read_jsonl(tmp_path / "multi" / "train_log.jsonl")))
@@ -295,3 +299,105 @@ def test_fsdp2_resume_under_another_launch_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="saved by 2 processes, but this run is an unsharded run on 1 process"):
         _train(_config(out, batch_size=4, max_steps=2, save_every=1), resume=True)
     assert (out / "train_log.jsonl").read_text() == log
+
+
+def _accelerate_deepspeed(stage: int) -> list[str]:
+    """``accelerate launch`` with the shipped DeepSpeed config on 2 CPU processes at ``stage``, in float32."""
+    config = Path(__file__).parent.parent / "configs" / "accelerate" / "deepspeed-zero3.yaml"
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--num_processes", "2",
+            "--mixed_precision", "no", "--zero_stage", str(stage), "--main_process_port", str(_free_port())]
+
+
+#: DeepSpeed's own accelerator detection would also land on CPU here, but says so with a warning
+DEEPSPEED_ENV = {"DS_ACCELERATOR": "cpu"}
+
+
+@pytest.mark.parametrize(("stage", "lora_r", "extra"), [(2, 0, []), (2, 0, ["--grad-accum", "2"]), (3, 0, []), (3, 4, [])],
+                         ids=["zero2-full", "zero2-accumulate", "zero3-full", "zero3-lora"])
+def test_deepspeed_dpo_on_two_cpu_processes_matches_single_process(tmp_path, stage, lora_r, extra):
+    """``accelerate launch --config_file configs/accelerate/deepspeed-zero3.yaml --zero_stage S`` on 2
+    CPU processes (gloo), DPO at batch 1 per rank: the same 2 steps' losses, rewards and gradient norms
+    as ``gemkit train --method dpo --batch-size 2`` in one process (also with 2 accumulated
+    micro-batches, which DeepSpeed counts itself), and the gathered checkpoint loads with the single
+    run's weights.
+
+    Full fine-tuning keeps a frozen reference copy; step 2's rewards β·(log π − log π_ref) are
+    non-zero and agree only if that copy holds the real weights on every rank. Checked it can fail:
+    without ``_deepspeed_on_cpu`` the run is plain DDP and ``config.json`` records MULTI_CPU; without
+    ``whole_model_load`` the ZeRO-3 cases exit 1 in the reference's forward ("Padding_idx must be
+    within num_embeddings", the copy of a partitioned model holds empty tensors); with DeepSpeed's
+    accumulation left at 1 instead of ``--grad-accum``, zero2-accumulate's step 1 loss is 0.69595
+    against log 2 = 0.69315 (DeepSpeed stepped after the first micro-batch).
+    """
+    pytest.importorskip("deepspeed")
+    config = tmp_path / "dpo.yaml"
+    config.write_text("# gemkit train -c dpo.yaml\nlora: {r: 4, alpha: 8, dropout: 0.0}\n")
+    common = ["--method", "dpo", "--model", "random:tiny", "--device", "cpu", "--steps", "2", "--lr", "1e-3",
+              "-c", str(config), "--lora-r", str(lora_r), "--quiet", "--seed", "0", *extra]
+    single, sharded = _single_and_torchrun(tmp_path, common, DEEPSPEED_ENV, _accelerate_deepspeed(stage))
+    # DeepSpeed sums each gradient in its own buckets and partitions: seen 3.4e-6 relative at step 1
+    _assert_same_rows(single, sharded, norm_rtol=1e-4)
+    assert single[1]["rewards/chosen"] != 0.0
+    assert abs(single[1]["rewards/chosen"] - sharded[1]["rewards/chosen"]) < 1e-5
+    launch = json.loads((tmp_path / "multi" / "config.json").read_text())["launch"]
+    assert launch == {"world_size": 2, "distributed_type": "DEEPSPEED", "mixed_precision": "no"}
+    from gemkit.train import load_trained
+
+    reloaded = load_trained(tmp_path / "multi" / "checkpoint", device="cpu")
+    expected = load_trained(tmp_path / "single" / "checkpoint", device="cpu")
+    for (name, a), (_, b) in zip(reloaded.model.named_parameters(), expected.model.named_parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_deepspeed_zero3_sega_samples_like_ddp(tmp_path):
+    """SEGA (k=2, 6 new tokens, LoRA r=4) for 2 steps under ZeRO-3 on 2 CPU processes samples what the
+    same 2 ranks sample under DDP: step 1's loss and gradient norm agree, so every rank generated from
+    the whole policy. (One process on batch 2 would draw other samples: each rank has its own RNG
+    stream, so DDP, which the tests above equate with one process, is the reference here.)
+
+    Step 2 only has to run: the entropy scores of a random model differ in their 5th digit, and
+    their spread (advantage std ~7e-5) magnifies that fp32 summation noise to 1e-3 of the gradient
+    norm. Checked it can fail: without ``PolicyHandle.whole_weights`` rank 0 exits 1 while merging
+    LoRA into a partitioned weight ("size of tensor a (0) must match ... b (64)").
+    """
+    pytest.importorskip("deepspeed")
+    common = ["--method", "sega", "--model", "random:tiny", "--device", "cpu", "--steps", "2", "--lr", "1e-2",
+              "--lora-r", "4", "--set", "k=2", "--set", "max_new_tokens=6", "--scorer", "entropy",
+              "--train", "builtin:arithmetic?n=4", "--batch-size", "1", "--quiet", "--seed", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **DEEPSPEED_ENV}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                str(_free_port())]
+    for name, launcher in (("zero3", _accelerate_deepspeed(3)), ("ddp", torchrun)):
+        subprocess.run([*launcher, "-m", "gemkit", "train", *common, "--out", str(tmp_path / name)], check=True,
+                       env=env, timeout=300)
+    zero3, ddp = (list(read_jsonl(tmp_path / name / "train_log.jsonl")) for name in ("zero3", "ddp"))
+    assert [r["step"] for r in zero3] == [1, 2]
+    assert zero3[0]["advantage_std"] > 0
+    _assert_same_rows(ddp[:1], zero3[:1], tolerance=1e-7, norm_rtol=1e-4)
+    assert zero3[1]["grad_norm"] > 0 and math.isfinite(zero3[1]["loss"])
+    launch = json.loads((tmp_path / "zero3" / "config.json").read_text())["launch"]
+    assert launch["distributed_type"] == "DEEPSPEED"
+    from gemkit.train import load_trained
+
+    load_trained(tmp_path / "zero3" / "checkpoint", device="cpu")
+
+
+def test_deepspeed_settings_that_differ_from_gemkit_are_refused(tmp_path):
+    """DeepSpeed accumulates and clips inside its own step, so its settings come from gemkit's:
+    ``auto`` ones are filled in (micro-batch 3, accumulation 2, clipping 0.5), and an accelerate config
+    that sets accumulation 1 against gemkit's 2 is refused naming both values. Checked it can fail:
+    with the clash check dropped, accumulation 1 is silently overwritten and no error is raised."""
+    pytest.importorskip("deepspeed")
+    from accelerate.utils import DeepSpeedPlugin
+
+    from gemkit.train.parallel import _fill_deepspeed_config
+
+    config = _config(tmp_path, batch_size=3, grad_accum=2, max_grad_norm=0.5)
+    plugin = DeepSpeedPlugin(zero_stage=2, gradient_accumulation_steps="auto", gradient_clipping="auto")
+    _fill_deepspeed_config(plugin, config)
+    assert {k: plugin.deepspeed_config[k] for k in ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
+                                                    "gradient_clipping")} == {
+        "train_micro_batch_size_per_gpu": 3, "gradient_accumulation_steps": 2, "gradient_clipping": 0.5}
+    plugin = DeepSpeedPlugin(zero_stage=2, gradient_accumulation_steps=1, gradient_clipping=0.5)
+    with pytest.raises(ConfigError, match="gradient_accumulation_steps: 1 in the accelerate config, 2 in gemkit's"):
+        _fill_deepspeed_config(plugin, config)

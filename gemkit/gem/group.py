@@ -15,7 +15,7 @@ the rewards and advantages ``[b, k]``; the objective only writes its loss.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,7 +137,9 @@ def score_groups(model: Any, tokenizer: Any, prompts: list[Text | PreferencePair
     system = system or COT_SYSTEM_PROMPT
     generation = candidates
     if generation is None:
-        generation = generate(model, tokenizer, texts, sampling=sampling, num_return_sequences=k, system=system)
+        # a training step's policy (gemkit.train.parallel.PolicyHandle) is gathered whole under ZeRO-3
+        with getattr(model, "whole_weights", nullcontext)():
+            generation = generate(model, tokenizer, texts, sampling=sampling, num_return_sequences=k, system=system)
     if len(generation.response_ids) != k * len(texts):
         raise ValueError(f"candidates hold {len(generation.response_ids)} responses; "
                          f"expected k = {k} for each of the {len(texts)} prompts")

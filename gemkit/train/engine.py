@@ -46,6 +46,7 @@ from gemkit.train.parallel import (
     is_sharded,
     make_accelerator,
     mean_over_ranks,
+    whole_model_load,
 )
 from gemkit.train.sharded_state import (
     check_launch,
@@ -178,8 +179,9 @@ def _setup(config: TrainConfig, pairs: list[PreferencePair], bundle: ModelBundle
     random.seed(config.seed)
     if bundle is None:
         device = config.device if config.device == "auto" and accelerator.num_processes == 1 else str(accelerator.device)
-        bundle = load_model(ModelSpec(name=config.model, device=device, dtype=config.dtype,
-                                      task=objective.model_task, seed=config.seed), lora=config.lora)
+        with whole_model_load(accelerator):
+            bundle = load_model(ModelSpec(name=config.model, device=device, dtype=config.dtype,
+                                          task=objective.model_task, seed=config.seed), lora=config.lora)
     model = bundle.model
     lengths = check_lengths(pairs, bundle.tokenizer, config.max_length, policy=config.truncation,
                             system=config.system_prompt, source=data_source,
@@ -360,7 +362,7 @@ def _gathered_policy_weights(run: _Run) -> dict[str, torch.Tensor] | None:
     it; the main process gets the tensors). Unsharded runs: None, the model saves its own."""
     if not is_sharded(run.accelerator):
         return None
-    full = run.accelerator.get_state_dict(run.prepared)
+    full = run.accelerator.get_state_dict(run.prepared) or {}  # ZeRO-3 gives the other ranks None
     return {key.removeprefix("policy."): value for key, value in full.items() if key.startswith("policy.")}
 
 

@@ -16,19 +16,22 @@ attributes to the plain model (``generate``, ``disable_adapter``, hooks, ``param
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
 from accelerate import Accelerator, DistributedType
 from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import (
+    DeepSpeedPlugin,
     DistributedDataParallelKwargs,
     FullyShardedDataParallelPlugin,
     fsdp2_prepare_model,
     parse_flag_from_env,
 )
 
+from gemkit.errors import ConfigError
 from gemkit.train.config import TrainConfig
 
 #: distributed types whose ranks each hold only a shard of the weights
@@ -56,6 +59,10 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
     marked = accelerator.distributed_type == DistributedType.FSDP and getattr(accelerator.state, "fsdp_plugin", None) is None
     if (accelerator.distributed_type == DistributedType.MULTI_CPU or marked) and parse_flag_from_env("ACCELERATE_USE_FSDP"):
         _fsdp_on_cpu(accelerator)
+    if accelerator.distributed_type == DistributedType.MULTI_CPU and parse_flag_from_env("ACCELERATE_USE_DEEPSPEED"):
+        _deepspeed_on_cpu(accelerator)
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        _fill_deepspeed_config(accelerator.state.deepspeed_plugin, config)
     return accelerator
 
 
@@ -71,6 +78,63 @@ def _fsdp_on_cpu(accelerator: Accelerator) -> None:
     # Every later AcceleratorState() copies the process-level state over its own: mark both.
     PartialState().distributed_type = DistributedType.FSDP
     accelerator.state.distributed_type = DistributedType.FSDP
+
+
+def _deepspeed_on_cpu(accelerator: Accelerator) -> None:
+    """Honour a DeepSpeed accelerate config on CPU processes too, as :func:`_fsdp_on_cpu` does for FSDP.
+
+    accelerate 1.16 turns DeepSpeed on only when ``cpu=False`` and silently runs DDP otherwise, while
+    DeepSpeed's CPU accelerator (``DS_ACCELERATOR=cpu``) trains ZeRO-2/3 over the gloo group
+    accelerate has already started. The plugin is built from the ``ACCELERATE_DEEPSPEED_*`` variables.
+    """
+    plugin = DeepSpeedPlugin()
+    plugin.set_mixed_precision(accelerator.mixed_precision)
+    plugin.select(_from_accelerator_state=True)
+    accelerator.state.deepspeed_plugins = plugin
+    PartialState().distributed_type = DistributedType.DEEPSPEED
+    accelerator.state.distributed_type = DistributedType.DEEPSPEED
+
+
+def _fill_deepspeed_config(plugin: DeepSpeedPlugin, config: TrainConfig) -> None:
+    """DeepSpeed's batch, accumulation and clipping settings from gemkit's, which the engine follows.
+
+    The engine passes no DataLoader, so accelerate cannot fill an ``auto`` micro-batch size. DeepSpeed
+    accumulates and clips inside its own step: a value the accelerate config sets explicitly must
+    equal gemkit's, or the steps and the clipping would silently differ from what gemkit logs.
+    """
+    wanted = {"train_micro_batch_size_per_gpu": config.batch_size, "gradient_accumulation_steps": config.grad_accum,
+              "gradient_clipping": config.max_grad_norm}
+    ds_config = plugin.deepspeed_config
+    clashes = [f"{key}: {ds_config[key]} in the accelerate config, {value} in gemkit's" for key, value in wanted.items()
+               if ds_config.get(key, "auto") != "auto" and float(ds_config[key]) != value]
+    if clashes:
+        raise ConfigError("the DeepSpeed settings differ from gemkit's (--batch-size, --grad-accum, max_grad_norm): "
+                          + "; ".join(clashes) + ". Set them to auto in the accelerate config, or pass the same values")
+    ds_config.update(wanted)
+
+
+@contextmanager
+def whole_model_load(accelerator: Accelerator) -> Iterator[None]:
+    """Load the model whole under ZeRO-3 unless the accelerate config sets ``zero3_init_flag: true``.
+
+    accelerate registers its DeepSpeed config with transformers whatever that flag says, and
+    transformers then builds every model inside ``deepspeed.zero.Init``, already partitioned. The
+    frozen reference is a copy of the loaded policy, and a copy of partitioned weights holds empty
+    tensors that no DeepSpeed engine gathers (its forward fails: "Padding_idx must be within
+    num_embeddings"). Loaded whole, the policy is partitioned by ``deepspeed.initialize`` and the
+    copy stays whole on every rank.
+    """
+    plugin = accelerator.state.deepspeed_plugin if accelerator.distributed_type == DistributedType.DEEPSPEED else None
+    if plugin is None or plugin.zero3_init_flag:
+        yield
+        return
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        plugin.set_deepspeed_weakref()
 
 
 def is_sharded(accelerator: Accelerator) -> bool:
@@ -138,6 +202,30 @@ class PolicyHandle:
             kwargs.setdefault("synced_gpus", True)
         with accelerator.autocast() if accelerator is not None else nullcontext():
             return self._module.generate(*args, **kwargs)
+
+    @contextmanager
+    def whole_weights(self) -> Iterator[None]:
+        """Under ZeRO-3, every rank holds the whole policy for a while (sampling); otherwise nothing.
+
+        Sampling reads the weights outside a forward (LoRA merging, the shared prefill) and takes one
+        forward per token: the partitions are gathered once (``deepspeed.zero.GatheredParameters``)
+        and DeepSpeed's per-module hooks are taken off meanwhile, because they would release the
+        gathered weights again after each module's forward. The hooks go back on before the update.
+        """
+        offload = getattr(getattr(self._call, "optimizer", None), "parameter_offload", None)
+        if offload is None:
+            yield
+            return
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(self._module.parameters())):
+            for hook in offload.forward_hooks + offload.backward_hooks:
+                hook.remove()
+            offload.forward_hooks, offload.backward_hooks = [], []
+            try:
+                yield
+            finally:
+                offload._register_deepspeed_module(offload.module)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
