@@ -5,7 +5,8 @@ import pytest
 
 from gemkit.errors import ConfigError, TrainingError
 from gemkit.report.build import build_report
-from gemkit.runner.bench import BenchConfig, load_cells, run_bench
+from gemkit.results import load_cells
+from gemkit.runner.bench import BenchConfig, run_bench
 
 
 def _config(out, **overrides):

@@ -8,7 +8,8 @@ from _tiny_bench import tiny_bench_config as _config
 from gemkit.errors import TrainingError
 from gemkit.report.build import build_report
 from gemkit.report.schema import load_run
-from gemkit.runner.bench import WORK, load_cells, run_bench
+from gemkit.results import load_cells
+from gemkit.runner.bench import WORK, run_bench
 
 
 class Killed(Exception):

@@ -45,9 +45,9 @@ import torch
 from gemkit.data.readers import load_pairs
 from gemkit.data.records import PreferencePair
 from gemkit.errors import ConfigError
-from gemkit.io import atomic_write_json, read_jsonl
+from gemkit.io import atomic_write_json
 from gemkit.registry import registry
-from gemkit.results import RESULT_FILE, CellResult, load_cell, load_cells
+from gemkit.results import RESULT_FILE, CellResult, load_cell
 from gemkit.runner.cell import execute_cell, failed_record, run_cell
 from gemkit.runner.devices import parse_devices
 from gemkit.runner.manifest import code_version, git_commit, hardware, package_versions
@@ -55,9 +55,9 @@ from gemkit.runner.plan import SFT, WORK, BenchConfig, Cell, data_fingerprint, p
 from gemkit.runner.ray_grid import Task, cluster_slots, local_slots, ray_session, run_on_ray
 
 #: the runner's public names: the plan (:mod:`gemkit.runner.plan`), one cell (:mod:`gemkit.runner.cell`)
-#: and this module's grid loop and readers
+#: and this module's grid loop
 __all__ = ["SFT", "WORK", "BenchConfig", "Cell", "check_training_lengths", "execute_cell", "failed_record",
-           "load_cells", "plan_cells", "read_items", "run_bench", "run_cell", "shared_cells", "summary_line",
+           "plan_cells", "run_bench", "run_cell", "shared_cells", "summary_line",
            "trained_dependency"]
 
 
@@ -208,7 +208,3 @@ def summary_line(record: CellResult) -> str:
         return f"{record.cell_id}: FAILED ({record.error})"
     scores = ", ".join(f"{name} {b.score:.3f}" if b.ok else f"{name} FAILED" for name, b in record.benchmarks.items())
     return f"{record.cell_id}: {scores} ({record.wall_s or 0:.0f}s, {record.peak_mem_mb or 0:.0f} MB)"
-
-
-def read_items(run_dir: str | Path, record: CellResult, benchmark: str) -> list[dict[str, Any]]:
-    return list(read_jsonl(Path(run_dir) / "cells" / record.cell_id / "items" / f"{benchmark}.jsonl"))
