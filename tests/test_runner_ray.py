@@ -15,8 +15,8 @@ from _tiny_bench import tiny_bench_config as _config
 from gemkit.cli import build_parser
 from gemkit.cli.bench import resolve
 from gemkit.errors import ConfigError
-from gemkit.results import CellResult
-from gemkit.runner.bench import WORK, BenchConfig, Cell, failed_record, load_cells, run_bench
+from gemkit.results import CellResult, load_cells
+from gemkit.runner.bench import WORK, BenchConfig, Cell, failed_record, run_bench
 from gemkit.runner.devices import parse_devices, threads_per_worker
 from gemkit.runner.ray_grid import Slot, Task, cluster_slots, local_slots, run_on_ray
 

@@ -6,8 +6,8 @@ import pytest
 from test_runner_ray import torch_threads
 
 from gemkit.report.build import build_report
-from gemkit.results import Baseline
-from gemkit.runner.bench import BenchConfig, load_cells, plan_cells, read_items, run_bench
+from gemkit.results import Baseline, load_cells
+from gemkit.runner.bench import BenchConfig, plan_cells, run_bench
 from gemkit.runner.devices import threads_per_worker
 
 
@@ -77,8 +77,8 @@ def test_mt_bench_compares_every_cell_with_the_shared_sft_model(tmp_path, assets
     assert cells["dpo"].config["baseline_cell"] == sft_id
     assert cells["dpo"].baselines == cells["sft"].baselines == {"mt-bench": Baseline("sft", sft_id)}
     assert cells["dpo"].benchmarks["mt-bench"].conventions["baseline"] == f"sft (cell {sft_id})"
-    sft_items = read_items(out, cells["sft"], "mt-bench")
-    dpo_items = read_items(out, cells["dpo"], "mt-bench")
+    sft_items = cells["sft"].items("mt-bench")
+    dpo_items = cells["dpo"].items("mt-bench")
     # one row per judged turn: 2 questions x 2 turns
     assert [r["baseline_answer"] for r in dpo_items] == [r["answer"] for r in sft_items] and len(sft_items) == 4
     assert all(r["answer"] == r["baseline_answer"] and r["outcome"] == "tie" for r in sft_items)
