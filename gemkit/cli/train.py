@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from accelerate import PartialState
 
 from gemkit.config import config_from_dict, expand_dotted, parse_key_values, set_option
 from gemkit.data.readers import load_pairs, parse_mapping
@@ -122,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     config, source, mapping = resolve_config(args)
     pairs = load_pairs(source, mapping)
     result = train(config, pairs, resume=args.resume, progress=not args.quiet, data_source=str(source))
+    if not PartialState().is_main_process:  # under several processes, rank 0 alone reports
+        return 130 if result.interrupted else 0
     state = "interrupted, resumable with --resume" if result.interrupted else "done"
     print(f"{config.method}: {state} after {result.steps} steps in {result.wall_s:.1f}s; "
           f"checkpoint {result.checkpoint}; metrics {result.log_path}")

@@ -5,8 +5,9 @@ Layout of a training output directory::
     OUT/config.json        the resolved TrainConfig (and objective options)
     OUT/train_log.jsonl    one JSON line per logged step
     OUT/checkpoint/        final model: LoRA adapter or full weights, tokenizer, gemkit.json
-    OUT/resume/            latest resumable state: model as above + trainer_state.pt (under FSDP2:
-                           each rank's shards + trainer_state.pt, see gemkit.train.sharded_state)
+    OUT/resume/            latest resumable state: model as above + trainer_state.pt (under FSDP2
+                           and DeepSpeed: each rank's shards + trainer_state.pt, see
+                           gemkit.train.sharded_state)
 """
 from __future__ import annotations
 

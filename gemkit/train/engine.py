@@ -5,7 +5,7 @@ gradient accumulation, logging and checkpointing for all; only ``objective.compu
 so method comparisons are fair. Devices, DDP/FSDP/DeepSpeed, mixed precision and accumulation come
 from ``accelerate`` (:mod:`gemkit.train.parallel`). Resumable state (``save_every``, ``--resume``) is
 one process's (:mod:`gemkit.train.state`) on one process or DDP and each rank's shards under FSDP2
-(:mod:`gemkit.train.sharded_state`); FSDP1 and DeepSpeed refuse it.
+and DeepSpeed (:mod:`gemkit.train.sharded_state`); FSDP1 refuses it.
 
 :func:`train` reads as the recipe: set up, resume or start, then step, log and checkpoint until
 ``max_steps`` (or Ctrl-C), then save the final model.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator, DistributedType
+from accelerate import Accelerator
 
 from gemkit.data.lengths import LengthReport, check_lengths
 from gemkit.data.records import PreferencePair
@@ -51,8 +51,8 @@ from gemkit.train.parallel import (
 from gemkit.train.sharded_state import (
     check_launch,
     restore_sharded,
+    resume_layout,
     save_sharded_resumable,
-    supports_sharded_resume,
 )
 from gemkit.train.state import DataOrder, Progress, restore, save_resumable
 from gemkit.train.throughput import device_peak_flops, throughput_row
@@ -132,11 +132,10 @@ def train(config: TrainConfig, pairs: list[PreferencePair], *, bundle: ModelBund
     ``max_length`` are counted in ``TrainResult.truncated_records`` and ``config.json``.
     """
     run = _setup(config, pairs, bundle, objective or build_objective(config), data_source)
-    if is_sharded(run.accelerator) and not supports_sharded_resume(run.accelerator) and (resume or config.save_every):
-        kind = "DeepSpeed" if run.accelerator.distributed_type == DistributedType.DEEPSPEED else "FSDP1"
-        raise ConfigError(f"resumable checkpoints (save_every, --resume) under sharding need FSDP2 (fsdp_version: 2, "
-                          f"as in configs/accelerate/fsdp.yaml), but this run is {kind}: set save_every=0, "
-                          f"or train with FSDP2 or DDP (configs/accelerate/ddp.yaml)")
+    if is_sharded(run.accelerator) and resume_layout(run.accelerator) is None and (resume or config.save_every):
+        raise ConfigError("resumable checkpoints (save_every, --resume) under FSDP need FSDP2 (fsdp_version: 2, as in "
+                          "configs/accelerate/fsdp.yaml), but this run is FSDP1: set save_every=0, or train with "
+                          "FSDP2, DeepSpeed or DDP (configs/accelerate/)")
     if resume:
         _resume(run)
     _write_run_config(run, data_source)
@@ -228,7 +227,7 @@ def _enable_gradient_checkpointing(model: Any) -> None:
 def _resume(run: _Run) -> None:
     """Continue from ``OUT/resume`` when it holds a state (a fresh start otherwise).
 
-    Under FSDP2 every rank loads its own shards (:mod:`gemkit.train.sharded_state`); otherwise every
+    Under FSDP2 and DeepSpeed every rank loads its own shards (:mod:`gemkit.train.sharded_state`); otherwise every
     rank loads the one saved state. A state another launch saved is refused before anything loads.
     """
     directory = run.out / "resume"
@@ -239,7 +238,7 @@ def _resume(run: _Run) -> None:
     if state is None:
         return
     check_launch(state, directory, run.accelerator)
-    if supports_sharded_resume(run.accelerator):
+    if resume_layout(run.accelerator) is not None:
         run.progress = restore_sharded(state, directory, run.accelerator, run.prepared, run.optimizer, run.scheduler,
                                        run.order, run.objective)
     else:
@@ -335,9 +334,9 @@ def _step_row(run: _Run, outputs: list[LossOutput], grad_norm: float, lr: float,
 
 # -- checkpoints ----------------------------------------------------------------------------------
 def _save_resume_point(run: _Run) -> None:
-    """``OUT/resume``: under FSDP2 every rank writes its shards; otherwise the main process writes it all."""
+    """``OUT/resume``: under FSDP2 and DeepSpeed every rank writes its shards; otherwise the main process writes it all."""
     run.progress.truncated_sequences = run.ctx.truncated_sequences
-    if supports_sharded_resume(run.accelerator):
+    if resume_layout(run.accelerator) is not None:
         save_sharded_resumable(run.out, run.accelerator, run.prepared, run.optimizer, run.scheduler, run.order,
                                run.objective, run.progress, run.meta)
         return

@@ -4,7 +4,7 @@ A resumed run replays exactly what an uninterrupted one would have done next (sa
 the data order continues from its saved position, the RNG streams from their saved state, and the
 optimiser's moments from their saved values. Saved by the main process into ``OUT/resume``
 atomically (:func:`~gemkit.train.checkpoint.save_model`); every rank reads it back. This is the
-state of one process or DDP, where every rank holds the whole model; under FSDP2 each rank saves
+state of one process or DDP, where every rank holds the whole model; under FSDP2 and DeepSpeed each rank saves
 its own shards instead (:mod:`gemkit.train.sharded_state`).
 """
 from __future__ import annotations
