@@ -326,8 +326,9 @@ def test_deepspeed_dpo_on_two_cpu_processes_matches_single_process(tmp_path, sta
     Full fine-tuning keeps a frozen reference copy; step 2's rewards β·(log π − log π_ref) are
     non-zero and agree only if that copy holds the real weights on every rank. Checked it can fail:
     without ``_deepspeed_on_cpu`` the run is plain DDP and ``config.json`` records MULTI_CPU; without
-    ``whole_model_load`` the ZeRO-3 cases exit 1 in the reference's forward ("Padding_idx must be
-    within num_embeddings", the copy of a partitioned model holds empty tensors); with DeepSpeed's
+    ``whole_model_load`` zero3-full stops with ``frozen_reference``'s ConfigError (the policy is built
+    partitioned and its copy holds empty tensors; before that check the copy's forward failed with
+    "Padding_idx must be within num_embeddings"); with DeepSpeed's
     accumulation left at 1 instead of ``--grad-accum``, zero2-accumulate's step 1 loss is 0.69595
     against log 2 = 0.69315 (DeepSpeed stepped after the first micro-batch).
     """
@@ -349,6 +350,85 @@ def test_deepspeed_dpo_on_two_cpu_processes_matches_single_process(tmp_path, sta
     expected = load_trained(tmp_path / "single" / "checkpoint", device="cpu")
     for (name, a), (_, b) in zip(reloaded.model.named_parameters(), expected.model.named_parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def _deepspeed_reference_worker(rank, world, port, out):
+    """What ``_setup`` does for a full fine-tuning reference under ZeRO-3, with the variables
+    ``accelerate launch`` exports for the shipped DeepSpeed config at stage 3 in float32."""
+    _join(rank, world, port)
+    os.environ.update(DEEPSPEED_ENV, ACCELERATE_USE_DEEPSPEED="true", ACCELERATE_DEEPSPEED_ZERO_STAGE="3",
+                      ACCELERATE_DEEPSPEED_ZERO3_INIT="false", ACCELERATE_MIXED_PRECISION="no")
+    from gemkit.train.parallel import TokenCount, frozen_reference, make_accelerator, whole_model_load
+
+    accelerator = make_accelerator(_config(out, batch_size=1, grad_accum=2, lora=LoraSpec(r=0)))
+    with whole_model_load(accelerator):
+        model = load_model(ModelSpec(name="random:tiny", device="cpu", seed=0)).model
+    ids = torch.tensor([[5, 17, 300, 4000, 42, 9]])
+    with torch.no_grad():
+        whole_logits = model(input_ids=ids).logits
+    full = sum(p.numel() for p in model.parameters())
+    reference = frozen_reference(accelerator, model, TokenCount())
+    params = list(model.parameters())
+    partitioned = all(hasattr(p, "ds_tensor") for p in params)
+    local = sum(p.ds_tensor.numel() for p in params) if partitioned else full
+    held = sum(p.data.numel() for p in params)  # whole tensors present on this rank, outside a forward
+    with torch.no_grad():
+        logits = reference(input_ids=ids).logits
+    (out / f"rank{rank}.json").write_text(json.dumps({
+        "partitioned": partitioned, "frozen": not any(p.requires_grad for p in params), "local": local,
+        "held": held, "full": full, "largest": max(p.ds_numel if partitioned else p.numel() for p in params),
+        "logit_error": (logits - whole_logits).abs().max().item()}))
+    torch.distributed.destroy_process_group()
+
+
+def test_deepspeed_zero3_frozen_reference_is_partitioned_across_ranks(tmp_path):
+    """Under ZeRO-3 each of 2 ranks keeps half of the frozen reference, and a forward through it
+    still computes the whole model's logits.
+
+    ``frozen_reference`` gives the copy its own DeepSpeed engine: every parameter gets a ZeRO-3
+    partition (``ds_tensor``) of ⌈n/2⌉ elements and its whole tensor is released, so no rank holds a
+    whole weight outside a forward; the two ranks' partitions add up to the full count plus at most
+    one padding element per parameter of odd size. The logits of the partitioned reference equal
+    those of the whole model before partitioning, so the engine's hooks gather the real weights.
+    The run's micro-batch 1 and accumulation 2 on 2 ranks give train_batch_size 4, which DeepSpeed
+    asserts. Checked it can fail: with the DeepSpeed branch of ``frozen_reference`` dropped (the
+    earlier code, the copy whole on every rank) ``partitioned`` is False and ``local`` equals the full
+    count; with ``train_batch_size`` left as accelerate holds it ("auto"), DeepSpeed's batch check
+    raises TypeError ("'>' not supported between 'str' and 'int'") on both ranks and ``mp.spawn`` raises.
+    """
+    pytest.importorskip("deepspeed")
+    mp.spawn(_deepspeed_reference_worker, args=(2, _free_port(), tmp_path), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    full = ranks[0]["full"]
+    assert all(r["partitioned"] and r["frozen"] for r in ranks)
+    assert all(r["local"] < full for r in ranks) and all(r["held"] == 0 for r in ranks)
+    assert full <= ranks[0]["local"] + ranks[1]["local"] <= full + len(list(load_model(
+        ModelSpec(name="random:tiny", device="cpu", seed=0)).model.parameters()))
+    assert ranks[0]["largest"] > 3_000_000  # the embedding, 49,152 × 64, is among the partitioned weights
+    assert all(r["logit_error"] < 1e-5 for r in ranks)
+
+
+def test_deepspeed_zero3_init_flag_with_a_frozen_reference_is_refused(tmp_path):
+    """``--zero3_init_flag true`` builds the policy already partitioned (``deepspeed.zero.Init``), and
+    a copy of a partitioned model cannot serve as the full fine-tuning reference: DPO with
+    ``--lora-r 0`` stops before step 1 with a message saying to set ``zero3_init_flag: false``.
+
+    Checked it can fail: with the check in ``frozen_reference`` dropped, the copy's parameters are
+    the empty tensors a partitioned parameter holds outside a forward (``Parameter.__deepcopy__``
+    copies the data, not the partition), its engine partitions those, and step 1's reference forward
+    dies in DeepSpeed ("AssertionError: {... 'status': 'NOT_AVAILABLE', 'numel': 0 ...}") with a
+    traceback and no "Error:" line.
+    """
+    pytest.importorskip("deepspeed")
+    common = ["--method", "dpo", "--model", "random:tiny", "--device", "cpu", "--steps", "1", "--lora-r", "0",
+              "--batch-size", "1", "--quiet", "--seed", "0", "--out", str(tmp_path / "run")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **DEEPSPEED_ENV}
+    done = subprocess.run([*_accelerate_deepspeed(3), "--zero3_init_flag", "true", "-m", "gemkit", "train", *common],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "Error: full fine-tuning with a frozen reference under DeepSpeed ZeRO-3" in done.stderr
+    assert "Set zero3_init_flag: false in the accelerate config" in done.stderr
+    assert not (tmp_path / "run" / "train_log.jsonl").exists()
 
 
 def test_deepspeed_zero3_sega_samples_like_ddp(tmp_path):

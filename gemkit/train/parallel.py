@@ -16,6 +16,7 @@ attributes to the plain model (``generate``, ``disable_adapter``, hooks, ``param
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -122,7 +123,7 @@ def whole_model_load(accelerator: Accelerator) -> Iterator[None]:
     frozen reference is a copy of the loaded policy, and a copy of partitioned weights holds empty
     tensors that no DeepSpeed engine gathers (its forward fails: "Padding_idx must be within
     num_embeddings"). Loaded whole, the policy is partitioned by ``deepspeed.initialize`` and the
-    copy stays whole on every rank.
+    copy by its own inference engine (:func:`frozen_reference`).
     """
     plugin = accelerator.state.deepspeed_plugin if accelerator.distributed_type == DistributedType.DEEPSPEED else None
     if plugin is None or plugin.zero3_init_flag:
@@ -242,14 +243,66 @@ def frozen_reference(accelerator: Accelerator, reference: torch.nn.Module, count
     ``fsdp2_prepare_model`` rather than ``accelerator.prepare_model(..., evaluation_mode=True)``:
     the latter shards nothing under FSDP/DeepSpeed and registers the copy among the accelerator's
     models, where ``clip_grad_norm_`` then compares the policy's DTensor parameters with the
-    reference's plain tensors and fails ("got mixed torch.Tensor and DTensor"). Under FSDP1 and
-    DeepSpeed the copy stays whole on every rank (correct, but without the memory saving).
+    reference's plain tensors and fails ("got mixed torch.Tensor and DTensor").
+
+    Under DeepSpeed ZeRO-3 it gets its own DeepSpeed engine without an optimiser
+    (:func:`_zero3_inference_config`), which partitions it like the policy: each rank keeps 1/W of
+    every weight and the engine's hooks gather a layer's weights for its forward only. Under ZeRO-2
+    (whole weights on every rank anyway) and FSDP1 the copy stays whole on every rank.
     """
     reference = reference.eval().requires_grad_(False)
     prepared: torch.nn.Module = reference
     if accelerator.distributed_type == DistributedType.FSDP and accelerator.is_fsdp2:
         prepared = fsdp2_prepare_model(accelerator, reference)
+    elif accelerator.distributed_type == DistributedType.DEEPSPEED:
+        plugin = accelerator.state.deepspeed_plugin
+        if any(p.numel() == 0 for p in reference.parameters()):
+            # A ZeRO-3 parameter holds an empty tensor outside a forward (its partition lives in
+            # ds_tensor), and deepcopy copies the empty tensor only: the copy has no weights at all.
+            raise ConfigError(
+                "full fine-tuning with a frozen reference under DeepSpeed ZeRO-3 needs the policy loaded whole, but it "
+                "was built already partitioned (zero3_init_flag: true in the accelerate config builds models inside "
+                "deepspeed.zero.Init), and a copy of a partitioned model holds no weights. Set zero3_init_flag: false "
+                "in the accelerate config (or launch with --zero3_init_flag false): gemkit then loads the policy whole "
+                "and DeepSpeed partitions the policy and the reference, each rank keeping 1/W of both. Or train LoRA "
+                "(--lora-r > 0), whose reference is the policy with its adapters off")
+        if plugin.deepspeed_config["zero_optimization"]["stage"] == 3:
+            import deepspeed
+
+            prepared, *_ = deepspeed.initialize(model=reference,
+                                                config=_zero3_inference_config(accelerator, reference))
+            prepared.eval()
     return PolicyHandle(reference, prepared, None, counter)
+
+
+def _zero3_inference_config(accelerator: Accelerator, model: torch.nn.Module) -> dict[str, Any]:
+    """The run's DeepSpeed config for a model that is only ever called forward without gradients.
+
+    The ZeRO section (stage 3, parameter offloading) and the precision stay the policy's. No optimiser
+    is passed, so the optimiser and scheduler sections go (DeepSpeed would otherwise build the
+    optimiser, a CPU Adam when offloaded, or a scheduler with no optimiser). DeepSpeed asserts
+    train_batch_size = micro-batch × accumulation × world even without training, and accelerate
+    replaces its ``auto`` only in ``prepare``, after the reference is made: it is set here as
+    accelerate will set it for the policy, and so are the bucket sizes accelerate derives from the
+    hidden size when they are ``auto``.
+    """
+    config = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
+    config.pop("optimizer", None)
+    config.pop("scheduler", None)
+    zero = config["zero_optimization"]
+    zero.pop("offload_optimizer", None)
+    config["train_batch_size"] = (config["train_micro_batch_size_per_gpu"] * config["gradient_accumulation_steps"]
+                                  * accelerator.num_processes)
+    hidden = getattr(getattr(model, "config", None), "hidden_size", None) or 0
+    derived = {"reduce_bucket_size": hidden * hidden, "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
+               "stage3_param_persistence_threshold": 10 * hidden}
+    for key, value in derived.items():
+        if zero.get(key) == "auto":
+            if hidden:
+                zero[key] = value
+            else:
+                del zero[key]  # DeepSpeed's default
+    return config
 
 
 def any_rank(flag: bool, accelerator: Accelerator) -> bool:
