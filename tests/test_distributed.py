@@ -302,20 +302,22 @@ def test_fsdp2_resume_under_another_launch_is_refused(tmp_path):
     assert (out / "train_log.jsonl").read_text() == log
 
 
-def _accelerate_deepspeed(stage: int) -> list[str]:
-    """``accelerate launch`` with the shipped DeepSpeed config on 2 CPU processes at ``stage``, in float32."""
+def _accelerate_deepspeed(stage: int, precision: str = "no") -> list[str]:
+    """``accelerate launch`` with the shipped DeepSpeed config on 2 CPU processes at ``stage``, in
+    float32 (or DeepSpeed's ``precision``: bf16 weights and activations, fp32 master weights)."""
     config = Path(__file__).parent.parent / "configs" / "accelerate" / "deepspeed-zero3.yaml"
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--num_processes", "2",
-            "--mixed_precision", "no", "--zero_stage", str(stage), "--main_process_port", str(_free_port())]
+            "--mixed_precision", precision, "--zero_stage", str(stage), "--main_process_port", str(_free_port())]
 
 
 #: DeepSpeed's own accelerator detection would also land on CPU here, but says so with a warning
 DEEPSPEED_ENV = {"DS_ACCELERATOR": "cpu"}
 
 
-# ZeRO-2 full fine-tuning without accumulation ran too (equal rows); the accumulating case covers it
-@pytest.mark.parametrize(("stage", "lora_r", "extra"), [(2, 0, ["--grad-accum", "2"]), (3, 0, []), (3, 4, [])],
-                         ids=["zero2-accumulate", "zero3-full", "zero3-lora"])
+# ZeRO-2 full fine-tuning without accumulation and ZeRO-3 LoRA ran too (equal rows); the accumulating
+# case covers the first, and SEGA's LoRA under ZeRO-3 against DDP and the LoRA resume cover the second
+@pytest.mark.parametrize(("stage", "lora_r", "extra"), [(2, 0, ["--grad-accum", "2"]), (3, 0, [])],
+                         ids=["zero2-accumulate", "zero3-full"])
 def test_deepspeed_dpo_on_two_cpu_processes_matches_single_process(tmp_path, stage, lora_r, extra):
     """``accelerate launch --config_file configs/accelerate/deepspeed-zero3.yaml --zero_stage S`` on 2
     CPU processes (gloo), DPO at batch 1 per rank: the same 2 steps' losses, rewards and gradient norms
@@ -464,12 +466,17 @@ def test_deepspeed_zero3_sega_samples_like_ddp(tmp_path):
     load_trained(tmp_path / "zero3" / "checkpoint", device="cpu")
 
 
-@pytest.mark.parametrize(("stage", "lora_r"), [(3, 0), (2, 4)], ids=["zero3-full", "zero2-lora"])
-def test_deepspeed_resume_matches_uninterrupted_run(tmp_path, stage, lora_r):
+@pytest.mark.parametrize(("stage", "lora_r", "precision"), [(3, 0, "no"), (3, 4, "no"), (2, 0, "bf16")],
+                         ids=["zero3-full", "zero3-lora", "zero2-full-bf16"])
+def test_deepspeed_resume_matches_uninterrupted_run(tmp_path, stage, lora_r, precision):
     """DPO under DeepSpeed ZeRO-S on 2 CPU processes, 3 steps with a resumable state after step 2:
     a second launch given only that state (``OUT/resume``) and the log up to step 2, as a crash in
     step 3 leaves them, resumes with ``--resume`` and logs step 3 and saves final weights exactly as
     the unbroken run did.
+
+    In bf16 the frozen reference computes in bf16 like the policy (its own DeepSpeed engine), so
+    step 1's rewards β·(log π − log π_ref) are exactly 0 and its loss log 2. Checked it can fail:
+    with the ZeRO-2 reference left as a plain fp32 copy, step 1's rewards/chosen is 0.00116.
 
     Each rank writes its own ZeRO partition of the fp32 master weights and AdamW moments through
     ``DeepSpeedEngine.save_checkpoint`` (OUT/resume/deepspeed/state/, one optimiser file per rank).
@@ -486,19 +493,23 @@ def test_deepspeed_resume_matches_uninterrupted_run(tmp_path, stage, lora_r):
     common = ["--method", "dpo", "--model", "random:tiny", "--device", "cpu", "--steps", "3", "--lr", "1e-3",
               "-c", str(config), "--lora-r", str(lora_r), "--quiet", "--seed", "0", "--batch-size", "1",
               "--save-every", "2"]
+    launch = _accelerate_deepspeed(stage, precision)
     env = {**os.environ, "OMP_NUM_THREADS": "1", **DEEPSPEED_ENV}
     unbroken, resumed = tmp_path / "unbroken", tmp_path / "resumed"
-    subprocess.run([*_accelerate_deepspeed(stage), "-m", "gemkit", "train", *common, "--out", str(unbroken)],
-                   check=True, env=env, timeout=300)
+    subprocess.run([*launch, "-m", "gemkit", "train", *common, "--out", str(unbroken)], check=True, env=env,
+                   timeout=300)
     state = unbroken / "resume"
     assert torch.load(state / "trainer_state.pt", weights_only=True)["step"] == 2
     assert len(list((state / "deepspeed" / "state").glob("*optim_states.pt"))) == 2
     resumed.mkdir()
     shutil.copytree(state, resumed / "resume")
     rows = list(read_jsonl(unbroken / "train_log.jsonl"))
+    assert rows[0]["rewards/chosen"] == 0.0 and abs(rows[0]["loss"] - math.log(2)) < 1e-6
+    launched = json.loads((unbroken / "config.json").read_text())["launch"]
+    assert launched == {"world_size": 2, "distributed_type": "DEEPSPEED", "mixed_precision": precision}
     (resumed / "train_log.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:2]))
-    report = subprocess.run([*_accelerate_deepspeed(stage), "-m", "gemkit", "train", *common, "--resume", "--out",
-                             str(resumed)], check=True, env=env, timeout=300, stdout=subprocess.PIPE, text=True)
+    report = subprocess.run([*launch, "-m", "gemkit", "train", *common, "--resume", "--out", str(resumed)],
+                            check=True, env=env, timeout=300, stdout=subprocess.PIPE, text=True)
     assert report.stdout.count("dpo: done after 3 steps") == 1  # rank 0 alone reports
     _assert_same_rows(rows, list(read_jsonl(resumed / "train_log.jsonl")), tolerance=1e-6, norm_rtol=1e-6)
     from gemkit.train import load_trained

@@ -245,17 +245,19 @@ def frozen_reference(accelerator: Accelerator, reference: torch.nn.Module, count
     models, where ``clip_grad_norm_`` then compares the policy's DTensor parameters with the
     reference's plain tensors and fails ("got mixed torch.Tensor and DTensor").
 
-    Under DeepSpeed ZeRO-3 it gets its own DeepSpeed engine without an optimiser
-    (:func:`_zero3_inference_config`), which partitions it like the policy: each rank keeps 1/W of
-    every weight and the engine's hooks gather a layer's weights for its forward only. Under ZeRO-2
-    (whole weights on every rank anyway) and FSDP1 the copy stays whole on every rank.
+    Under DeepSpeed it gets its own DeepSpeed engine without an optimiser (:func:`_inference_config`),
+    which computes in the policy's precision (bf16/fp16 weights when DeepSpeed's mixed precision is
+    on, as the policy's engine casts them; a reference kept in fp32 would make step 1's rewards
+    β·(log π − log π_ref) non-zero). Under ZeRO-3 that engine partitions it like the policy: each
+    rank keeps 1/W of every weight and the engine's hooks gather a layer's weights for its forward
+    only; under ZeRO-1/2 (which partition only optimiser state and gradients, which a frozen copy
+    has none of) it is a stage-0 engine and keeps the whole copy. Under FSDP1 the copy stays whole.
     """
     reference = reference.eval().requires_grad_(False)
     prepared: torch.nn.Module = reference
     if accelerator.distributed_type == DistributedType.FSDP and accelerator.is_fsdp2:
         prepared = fsdp2_prepare_model(accelerator, reference)
     elif accelerator.distributed_type == DistributedType.DEEPSPEED:
-        plugin = accelerator.state.deepspeed_plugin
         if any(p.numel() == 0 for p in reference.parameters()):
             # A ZeRO-3 parameter holds an empty tensor outside a forward (its partition lives in
             # ds_tensor), and deepcopy copies the empty tensor only: the copy has no weights at all.
@@ -266,33 +268,35 @@ def frozen_reference(accelerator: Accelerator, reference: torch.nn.Module, count
                 "in the accelerate config (or launch with --zero3_init_flag false): gemkit then loads the policy whole "
                 "and DeepSpeed partitions the policy and the reference, each rank keeping 1/W of both. Or train LoRA "
                 "(--lora-r > 0), whose reference is the policy with its adapters off")
-        if plugin.deepspeed_config["zero_optimization"]["stage"] == 3:
-            import deepspeed
+        import deepspeed
 
-            prepared, *_ = deepspeed.initialize(model=reference,
-                                                config=_zero3_inference_config(accelerator, reference))
-            prepared.eval()
+        prepared, *_ = deepspeed.initialize(model=reference, config=_inference_config(accelerator, reference))
+        prepared.eval()
     return PolicyHandle(reference, prepared, None, counter)
 
 
-def _zero3_inference_config(accelerator: Accelerator, model: torch.nn.Module) -> dict[str, Any]:
+def _inference_config(accelerator: Accelerator, model: torch.nn.Module) -> dict[str, Any]:
     """The run's DeepSpeed config for a model that is only ever called forward without gradients.
 
-    The ZeRO section (stage 3, parameter offloading) and the precision stay the policy's. No optimiser
-    is passed, so the optimiser and scheduler sections go (DeepSpeed would otherwise build the
-    optimiser, a CPU Adam when offloaded, or a scheduler with no optimiser). DeepSpeed asserts
-    train_batch_size = micro-batch × accumulation × world even without training, and accelerate
-    replaces its ``auto`` only in ``prepare``, after the reference is made: it is set here as
-    accelerate will set it for the policy, and so are the bucket sizes accelerate derives from the
-    hidden size when they are ``auto``.
+    The precision stays the policy's, and so does a ZeRO-3 section (with its parameter offloading);
+    a lower stage becomes stage 0, since a frozen model has no optimiser state or gradients to
+    partition. No optimiser is passed, so the optimiser and scheduler sections go (DeepSpeed would
+    otherwise build the optimiser, a CPU Adam when offloaded, or a scheduler with no optimiser).
+    DeepSpeed asserts train_batch_size = micro-batch × accumulation × world even without training,
+    and accelerate replaces its ``auto`` only in ``prepare``, after the reference is made: it is set
+    here as accelerate will set it for the policy, and so are the bucket sizes accelerate derives
+    from the hidden size when they are ``auto``.
     """
     config = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
     config.pop("optimizer", None)
     config.pop("scheduler", None)
-    zero = config["zero_optimization"]
-    zero.pop("offload_optimizer", None)
     config["train_batch_size"] = (config["train_micro_batch_size_per_gpu"] * config["gradient_accumulation_steps"]
                                   * accelerator.num_processes)
+    if config["zero_optimization"]["stage"] != 3:
+        config["zero_optimization"] = {"stage": 0}
+        return config
+    zero = config["zero_optimization"]
+    zero.pop("offload_optimizer", None)
     hidden = getattr(getattr(model, "config", None), "hidden_size", None) or 0
     derived = {"reduce_bucket_size": hidden * hidden, "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
                "stage3_param_persistence_threshold": 10 * hidden}
