@@ -1,5 +1,6 @@
 """Which saved sharded states a launch may resume: only one written by the same engine, ZeRO stage
-and world size (:func:`gemkit.train.sharded_state.check_launch`), refused before anything loads.
+and world size (:func:`gemkit.train.sharded_state.check_launch`), refused before anything loads;
+and the settings the engine refuses for a launch before the model loads.
 
 The launches are described by the accelerator fields ``resume_layout`` reads, so every pairing is
 checked without starting processes; tests/test_distributed.py resumes real FSDP2 and DeepSpeed runs.
@@ -52,3 +53,30 @@ def test_another_engine_is_refused(saved, now, message):
 def test_another_world_size_is_refused():
     with pytest.raises(ConfigError, match=r"saved by 2 processes, but this run is DeepSpeed ZeRO-3 on 4 processes"):
         check_launch({"layout": "deepspeed-zero3", "world_size": 2}, Path("out/resume"), _launch("zero3", world=4))
+
+
+def _train_config(**overrides):
+    from gemkit.train import TrainConfig
+
+    return TrainConfig(**{"method": "dpo", "model": "random:tiny", "out": "out", **overrides})
+
+
+def test_fsdp1_refuses_resumable_state_before_the_model_loads():
+    from gemkit.train.engine import _refuse_what_the_launch_cannot_do
+
+    _refuse_what_the_launch_cannot_do(_train_config(save_every=2), _launch("fsdp2"), resume=True)
+    with pytest.raises(ConfigError, match="need FSDP2 .* but this run is FSDP1"):
+        _refuse_what_the_launch_cannot_do(_train_config(save_every=2), _launch("fsdp1"), resume=False)
+
+
+def test_deepspeed_refuses_skipping_a_batch_of_several_micro_batches():
+    """DeepSpeed keeps accumulated gradients in its own buffers, so a skipped batch's first
+    micro-batches would leak into the next update. Checked it can fail: with the grad_accum
+    condition dropped, the grad_accum=1 case is refused too."""
+    from gemkit.train.engine import _refuse_what_the_launch_cannot_do
+
+    _refuse_what_the_launch_cannot_do(_train_config(nan_policy="skip"), _launch("zero2"), resume=False)
+    _refuse_what_the_launch_cannot_do(_train_config(nan_policy="skip", grad_accum=2), _launch("ddp"), resume=False)
+    with pytest.raises(ConfigError, match="nan_policy=skip with grad_accum=2 under DeepSpeed"):
+        _refuse_what_the_launch_cannot_do(_train_config(nan_policy="skip", grad_accum=2), _launch("zero3"),
+                                          resume=False)

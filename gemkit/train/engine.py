@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedType
 
 from gemkit.data.lengths import LengthReport, check_lengths
 from gemkit.data.records import PreferencePair
@@ -131,11 +131,7 @@ def train(config: TrainConfig, pairs: list[PreferencePair], *, bundle: ModelBund
     (``data_source`` names the file in its messages); the records whose prompt is cut to fit
     ``max_length`` are counted in ``TrainResult.truncated_records`` and ``config.json``.
     """
-    run = _setup(config, pairs, bundle, objective or build_objective(config), data_source)
-    if is_sharded(run.accelerator) and resume_layout(run.accelerator) is None and (resume or config.save_every):
-        raise ConfigError("resumable checkpoints (save_every, --resume) under FSDP need FSDP2 (fsdp_version: 2, as in "
-                          "configs/accelerate/fsdp.yaml), but this run is FSDP1: set save_every=0, or train with "
-                          "FSDP2, DeepSpeed or DDP (configs/accelerate/)")
+    run = _setup(config, pairs, bundle, objective or build_objective(config), data_source, resume)
     if resume:
         _resume(run)
     _write_run_config(run, data_source)
@@ -169,11 +165,12 @@ def train(config: TrainConfig, pairs: list[PreferencePair], *, bundle: ModelBund
 
 # -- setup --------------------------------------------------------------------------------------
 def _setup(config: TrainConfig, pairs: list[PreferencePair], bundle: ModelBundle | None, objective: Objective,
-           data_source: str) -> _Run:
+           data_source: str, resume: bool) -> _Run:
     """Accelerator, model, length check, reference, objective, optimiser: everything before step 1."""
     if not pairs:
         raise ConfigError("no training records: the training set is empty")
     accelerator = make_accelerator(config)
+    _refuse_what_the_launch_cannot_do(config, accelerator, resume)
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     if bundle is None:
@@ -214,6 +211,25 @@ def _setup(config: TrainConfig, pairs: list[PreferencePair], bundle: ModelBundle
     return _Run(config, pairs, out, accelerator, bundle, objective, ctx, prepared, params, optimizer, scheduler,
                 DataOrder(len(pairs), config.seed), lengths, tokens, count_parameters(model),
                 device_peak_flops(bundle.device, compute_dtype), _model_meta(config, bundle, objective), Progress())
+
+
+def _refuse_what_the_launch_cannot_do(config: TrainConfig, accelerator: Accelerator, resume: bool) -> None:
+    """Settings this launch would silently get wrong, refused before the model loads.
+
+    - FSDP1 has no resumable sharded state (:mod:`gemkit.train.sharded_state` covers FSDP2 and DeepSpeed).
+    - Under DeepSpeed each backward moves its gradients into DeepSpeed's own buffers, which only its
+      step empties: a batch skipped after some of its micro-batches (``nan_policy=skip`` with
+      ``grad_accum`` > 1) would leave their gradients in the next update.
+    """
+    if is_sharded(accelerator) and resume_layout(accelerator) is None and (resume or config.save_every):
+        raise ConfigError("resumable checkpoints (save_every, --resume) under FSDP need FSDP2 (fsdp_version: 2, as in "
+                          "configs/accelerate/fsdp.yaml), but this run is FSDP1: set save_every=0, or train with "
+                          "FSDP2, DeepSpeed or DDP (configs/accelerate/)")
+    if accelerator.distributed_type == DistributedType.DEEPSPEED and config.nan_policy == "skip" \
+            and config.grad_accum > 1:
+        raise ConfigError(f"nan_policy=skip with grad_accum={config.grad_accum} under DeepSpeed would carry a skipped "
+                          f"batch's earlier micro-batches into the next update (DeepSpeed keeps their gradients in "
+                          f"its own buffers): use nan_policy=stop, grad_accum=1, or FSDP2/DDP")
 
 
 def _enable_gradient_checkpointing(model: Any) -> None:
