@@ -466,6 +466,41 @@ def test_deepspeed_zero3_sega_samples_like_ddp(tmp_path):
     load_trained(tmp_path / "zero3" / "checkpoint", device="cpu")
 
 
+def test_rm_ppo_under_fsdp2_and_zero3_saves_a_whole_trained_value_head(tmp_path):
+    """rm-ppo (LoRA r=4, k=2, 6 new tokens, 1 step) on 2 CPU processes under FSDP2, and under ZeRO-3
+    with ``zero3_init_flag: true``: both runs finish and their checkpoints hold the value head
+    whole (plain 1×64 and 1 tensors, not shards) and trained (it starts at zero).
+
+    The value head is one of the trained modules, sharded with the policy; the engine gathers it and
+    hands its whole weights to ``save_extra``. The reward model is loaded in the objective's setup,
+    outside any DeepSpeed engine, so it must be built whole even where the flag builds the policy
+    partitioned. Checked it can fail: with ppo's ``save_extra`` writing its own
+    ``value_head.state_dict()`` again, the FSDP2 file holds DTensor shards; with the objective's setup
+    outside ``whole_model_load(policy=False)``, the ZeRO-3 run exits 1 in the reward model's forward
+    ("Padding_idx must be within num_embeddings").
+    """
+    pytest.importorskip("deepspeed")
+    from gemkit.builtin.ppo import VALUE_HEAD_FILE
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **DEEPSPEED_ENV}
+    common = ["--model", "random:tiny", "--device", "cpu", "--lr", "1e-3", "--quiet", "--seed", "0"]
+    subprocess.run([sys.executable, "-m", "gemkit", "train", "--method", "rm", *common, "--steps", "1",
+                    "--lora-r", "0", "--out", str(tmp_path / "rm")], check=True, env=env, timeout=300)
+    ppo = ["--method", "rm-ppo", *common, "--steps", "1", "--lora-r", "4", "--batch-size", "1",
+           "--set", f"reward_model={tmp_path / 'rm' / 'checkpoint'}", "--set", "k=2", "--set", "max_new_tokens=6",
+           "--train", "builtin:arithmetic?n=4"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                str(_free_port())]
+    zero3 = [*_accelerate_deepspeed(3), "--zero3_init_flag", "true"]
+    for name, launcher, extra_env in (("fsdp2", torchrun, FSDP_ENV), ("zero3", zero3, {})):
+        subprocess.run([*launcher, "-m", "gemkit", "train", *ppo, "--out", str(tmp_path / name)], check=True,
+                       env={**env, **extra_env}, timeout=300)
+        head = torch.load(tmp_path / name / "checkpoint" / VALUE_HEAD_FILE, weights_only=True)
+        assert all(type(tensor) is torch.Tensor for tensor in head.values()), name
+        assert head["weight"].shape == (1, 64) and head["bias"].shape == (1,), name
+        assert float(head["weight"].abs().sum()) > 0 and bool(torch.isfinite(head["weight"]).all()), name
+
+
 @pytest.mark.parametrize(("stage", "lora_r", "precision"), [(3, 0, "no"), (3, 4, "no"), (2, 0, "bf16")],
                          ids=["zero3-full", "zero3-lora", "zero2-full-bf16"])
 def test_deepspeed_resume_matches_uninterrupted_run(tmp_path, stage, lora_r, precision):

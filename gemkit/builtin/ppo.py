@@ -155,9 +155,9 @@ class PPO(Objective):
         if "value_head" in state and self.value_head is not None:
             self.value_head.load_state_dict(state["value_head"])
 
-    def save_extra(self, directory: str) -> None:
-        if self.value_head is not None:
-            torch.save({k: v.cpu() for k, v in self.value_head.state_dict().items()}, Path(directory) / VALUE_HEAD_FILE)
+    def save_extra(self, directory: str, extras: list[dict[str, torch.Tensor]]) -> None:
+        if extras:  # the value head's whole weights
+            torch.save({k: v.detach().cpu() for k, v in extras[0].items()}, Path(directory) / VALUE_HEAD_FILE)
 
 
 @gemkit.hookimpl

@@ -57,10 +57,12 @@ def recover_dir(target: Path) -> None:
 
 def save_model(model: Any, tokenizer: Any, directory: str | Path, *, meta: dict[str, Any],
                extra_state: dict[str, Any] | None = None, objective: Any = None,
-               state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+               state_dict: dict[str, torch.Tensor] | None = None,
+               extras: list[dict[str, torch.Tensor]] | None = None) -> Path:
     """Write the model (adapter only under LoRA), tokenizer and ``gemkit.json`` atomically.
 
-    ``state_dict`` replaces the model's own tensors: the gathered full weights when the model is
+    ``state_dict`` replaces the model's own tensors, and ``extras`` those of the objective's
+    trainable modules (passed to its ``save_extra``): the gathered full weights when the model is
     sharded (FSDP, ZeRO-3), where each rank's parameters hold only a shard.
     """
     target = Path(directory)
@@ -75,7 +77,9 @@ def save_model(model: Any, tokenizer: Any, directory: str | Path, *, meta: dict[
         meta = {**meta, "adapter": hasattr(model, "peft_config")}
         (tmp / MODEL_META).write_text(json.dumps(meta, indent=2, default=str))
         if objective is not None:
-            objective.save_extra(str(tmp))
+            if extras is None:
+                extras = [module.state_dict() for module in objective.trainable_modules()]
+            objective.save_extra(str(tmp), extras)
         if extra_state is not None:
             torch.save(extra_state, tmp / STATE_FILE)
         for path in tmp.rglob("*"):

@@ -195,7 +195,8 @@ def _setup(config: TrainConfig, pairs: list[PreferencePair], bundle: ModelBundle
                       config=config, device=bundle.device, records=pairs)
     if reference is not None:
         ctx._frozen_reference = frozen_reference(accelerator, reference, tokens)
-    objective.setup(ctx)
+    with whole_model_load(accelerator, policy=False):  # a model the objective loads (rm-ppo's reward model)
+        objective.setup(ctx)
     ctx.truncated_sequences = 0  # count training steps only, not a reference cache built in setup
     modules = TrainedModules(model, objective.trainable_modules())
     if not any(p.requires_grad for p in modules.parameters()):
@@ -364,21 +365,29 @@ def _save_resume_point(run: _Run) -> None:
 
 def _save_final(run: _Run) -> Path:
     checkpoint = run.out / "checkpoint"
-    full = _gathered_policy_weights(run)
+    full = _gathered_weights(run)
     if run.is_main:
+        policy = extras = None
+        if full is not None:
+            policy = _prefixed(full, "policy.")
+            extras = [_prefixed(full, f"extras.{index}.") for index in range(len(run.objective.trainable_modules()))]
         save_model(run.bundle.model, run.bundle.tokenizer, checkpoint, meta=run.meta, objective=run.objective,
-                   state_dict=full)
+                   state_dict=policy, extras=extras)
     run.accelerator.wait_for_everyone()
     return checkpoint
 
 
-def _gathered_policy_weights(run: _Run) -> dict[str, torch.Tensor] | None:
-    """Sharded runs: the policy's full weights, gathered from every rank (a collective: all ranks call
-    it; the main process gets the tensors). Unsharded runs: None, the model saves its own."""
+def _gathered_weights(run: _Run) -> dict[str, torch.Tensor] | None:
+    """Sharded runs: the full weights of the trained modules (``policy.*``, ``extras.N.*``), gathered
+    from every rank (a collective: all ranks call it; the main process gets the tensors). Unsharded
+    runs: None, the modules save their own."""
     if not is_sharded(run.accelerator):
         return None
-    full = run.accelerator.get_state_dict(run.prepared) or {}  # ZeRO-3 gives the other ranks None
-    return {key.removeprefix("policy."): value for key, value in full.items() if key.startswith("policy.")}
+    return run.accelerator.get_state_dict(run.prepared) or {}  # ZeRO-3 gives the other ranks None
+
+
+def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)}
 
 
 #: why each half-precision format turns large values into inf/NaN, for the overflow message

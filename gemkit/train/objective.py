@@ -134,5 +134,10 @@ class Objective:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
-    def save_extra(self, directory: str) -> None:
-        """Write files the saved model needs besides the weights (e.g. a reward head)."""
+    def save_extra(self, directory: str, extras: list[dict[str, torch.Tensor]]) -> None:
+        """Write files the saved model needs besides the policy's weights (e.g. a value head).
+
+        ``extras`` holds the whole weights of :meth:`trainable_modules`, one state dict per module in
+        order, also when the launch sharded them (the engine gathers them first): write these rather
+        than the modules' own tensors, which under FSDP or ZeRO-3 are this rank's shards.
+        """

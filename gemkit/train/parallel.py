@@ -115,8 +115,10 @@ def _fill_deepspeed_config(plugin: DeepSpeedPlugin, config: TrainConfig) -> None
 
 
 @contextmanager
-def whole_model_load(accelerator: Accelerator) -> Iterator[None]:
-    """Load the model whole under ZeRO-3 unless the accelerate config sets ``zero3_init_flag: true``.
+def whole_model_load(accelerator: Accelerator, *, policy: bool = True) -> Iterator[None]:
+    """Load the model whole under ZeRO-3 unless the accelerate config sets ``zero3_init_flag: true``;
+    with ``policy=False`` (a frozen model an objective loads in ``setup``, such as rm-ppo's reward
+    model, which no DeepSpeed engine wraps and so none would gather) load it whole whatever the flag.
 
     accelerate registers its DeepSpeed config with transformers whatever that flag says, and
     transformers then builds every model inside ``deepspeed.zero.Init``, already partitioned. The
@@ -126,7 +128,7 @@ def whole_model_load(accelerator: Accelerator) -> Iterator[None]:
     copy by its own inference engine (:func:`frozen_reference`).
     """
     plugin = accelerator.state.deepspeed_plugin if accelerator.distributed_type == DistributedType.DEEPSPEED else None
-    if plugin is None or plugin.zero3_init_flag:
+    if plugin is None or (plugin.zero3_init_flag and policy):
         yield
         return
     from transformers.integrations.deepspeed import unset_hf_deepspeed_config
