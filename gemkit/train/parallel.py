@@ -260,21 +260,26 @@ def frozen_reference(accelerator: Accelerator, reference: torch.nn.Module, count
     if accelerator.distributed_type == DistributedType.FSDP and accelerator.is_fsdp2:
         prepared = fsdp2_prepare_model(accelerator, reference)
     elif accelerator.distributed_type == DistributedType.DEEPSPEED:
-        if any(p.numel() == 0 for p in reference.parameters()):
-            # A ZeRO-3 parameter holds an empty tensor outside a forward (its partition lives in
-            # ds_tensor), and deepcopy copies the empty tensor only: the copy has no weights at all.
-            raise ConfigError(
-                "full fine-tuning with a frozen reference under DeepSpeed ZeRO-3 needs the policy loaded whole, but it "
-                "was built already partitioned (zero3_init_flag: true in the accelerate config builds models inside "
-                "deepspeed.zero.Init), and a copy of a partitioned model holds no weights. Set zero3_init_flag: false "
-                "in the accelerate config (or launch with --zero3_init_flag false): gemkit then loads the policy whole "
-                "and DeepSpeed partitions the policy and the reference, each rank keeping 1/W of both. Or train LoRA "
-                "(--lora-r > 0), whose reference is the policy with its adapters off")
+        _refuse_a_copy_of_partitions(reference)
         import deepspeed
 
         prepared, *_ = deepspeed.initialize(model=reference, config=_inference_config(accelerator, reference))
         prepared.eval()
     return PolicyHandle(reference, prepared, None, counter)
+
+
+def _refuse_a_copy_of_partitions(reference: torch.nn.Module) -> None:
+    """A ZeRO-3 parameter holds an empty tensor outside a forward (its partition lives in
+    ``ds_tensor``) and deepcopy copies the empty tensor only, so a copy of a policy built partitioned
+    has no weights at all."""
+    if any(p.numel() == 0 for p in reference.parameters()):
+        raise ConfigError(
+            "full fine-tuning with a frozen reference under DeepSpeed ZeRO-3 needs the policy loaded whole, but it "
+            "was built already partitioned (zero3_init_flag: true in the accelerate config builds models inside "
+            "deepspeed.zero.Init), and a copy of a partitioned model holds no weights. Set zero3_init_flag: false "
+            "in the accelerate config (or launch with --zero3_init_flag false): gemkit then loads the policy whole "
+            "and DeepSpeed partitions the policy and the reference, each rank keeping 1/W of both. Or train LoRA "
+            "(--lora-r > 0), whose reference is the policy with its adapters off")
 
 
 def _inference_config(accelerator: Accelerator, model: torch.nn.Module) -> dict[str, Any]:
