@@ -99,7 +99,7 @@ def run_cell(method: str, launch: str, lora_r: int, common: list[str], out: Path
                             env=env, capture_output=True, text=True, timeout=300)
     if loaded.returncode != 0:
         return Cell(False, f"checkpoint does not load: {_last_error(loaded.stderr)}", seconds)
-    return Cell(True, f"loss {rows[-1]['loss']:.4f}", seconds)
+    return Cell(True, f"loss {rows[-1]['loss']:.4g}", seconds)
 
 
 def _last_error(text: str) -> str:
@@ -121,7 +121,12 @@ def write_report(path: Path, cells: dict[tuple[str, str, int], Cell], launches: 
         lines.append(f"| {method} | " + " | ".join(row) + " |")
     failed = sum(not c.ok for c in cells.values())
     lines += ["", f"{len(cells) - failed} of {len(cells)} runs passed; wall time "
-              f"{sum(c.seconds for c in cells.values()) / 60:.1f} min."]
+              f"{sum(c.seconds for c in cells.values()) / 60:.1f} min.", "",
+              "The loss is the last step's. Whether a launch trains exactly like one process on the global "
+              "batch is tests/test_distributed.py's check, not this table's: the launches reduce gradients "
+              "in different orders, so their weights after step 1 can differ in the last bits, and an "
+              "objective that samples in its step (grpo, pro, rm-ppo, sega) can then draw other candidates "
+              "from a random model's near-uniform logits at step 2."]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -70,7 +70,7 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
 def _fsdp_on_cpu(accelerator: Accelerator) -> None:
     """Honour an FSDP accelerate config on CPU processes too.
 
-    accelerate 1.15 switches its FSDP plugin on only for GPU-type multi-device runs (its
+    accelerate (1.16 here) switches its FSDP plugin on only for GPU-type multi-device runs (its
     ``AcceleratorState`` keeps ``MULTI_CPU`` and ignores ``ACCELERATE_USE_FSDP``), while torch's FSDP2
     (``fully_shard``) runs on gloo. So on CPU the plugin is built from the same ``FSDP_*`` variables
     ``accelerate launch`` sets and the state marked FSDP: the sharded path is then testable on CPU.
